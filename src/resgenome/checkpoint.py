@@ -1,0 +1,84 @@
+"""The one checkpoint format of resgenome: tensors and plain Python values only.
+
+A model file loads with ``torch.load(path, weights_only=True)``, so opening it can never run code. It holds::
+
+    {"format": "resgenome", "format_version": 1, "package_version": "0.1.0", "task": "superenhancer" | "viral",
+     "model": {"name": "ressen", "kind": "neural" | "classical", "config": {...}},
+     "state": {...}          # state_dict of a neural model, or the arrays of a classical one
+     "preprocessing": {...}, # scaler statistics, feature names, sequence length ...
+     "threshold": 0.42, "training": {...}}   # how it was trained (split, seed, epochs ...)
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .errors import CheckpointError
+from .io import atomic_path
+
+FORMAT = "resgenome"
+FORMAT_VERSION = 1
+TASKS = ("superenhancer", "viral")
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write a checkpoint atomically; fills in the format fields."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__, **payload}
+    if payload.get("task") not in TASKS:
+        raise ValueError(f"checkpoint task must be one of {TASKS}")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, *, task: str | None = None) -> dict[str, Any]:
+    """Load and check a checkpoint; refuse anything that is not a plain resgenome checkpoint.
+
+    Raises
+    ------
+    CheckpointError
+        Missing file, not a torch file, a file that needs code to unpickle (possibly malicious), another format,
+        a newer format version, or another task than ``task``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: model file not found")
+    if path.is_dir():
+        candidate = path / "model.pt"
+        if candidate.exists():
+            path = candidate
+        else:
+            raise CheckpointError(f"{path}: is a directory without model.pt; pass DIR/model.pt")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else "unsafe content"
+        raise CheckpointError(
+            f"{path}: refused: the file needs code to load (not a plain resgenome checkpoint; it may be malicious):"
+            f" {reason[:160]}"
+        ) from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: not a resgenome model file (cannot be read by torch: {str(exc).splitlines()[0][:120]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a resgenome checkpoint (no 'format: {FORMAT}' field)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version} is newer than this resgenome understands"
+            f" ({FORMAT_VERSION}); upgrade resgenome"
+        )
+    if task is not None and payload.get("task") != task:
+        raise CheckpointError(
+            f"{path}: this is a {payload.get('task')} model; the command needs a {task} model"
+        )
+    return payload

@@ -1,0 +1,209 @@
+"""The ``resgenome`` command line: parse arguments, call the API, print. No logic of its own."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import ResgenomeError
+
+_DEBUG = {"on": False}
+
+
+def _echo(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _shared_training_options(fn):
+    options = [
+        click.option("--data", required=True, help="CSV / FASTA / PREFIX or a registry name (see `data list`)."),
+        click.option("--model", "model", required=True, help="Model name (see the task's list)."),
+        click.option("--split", default=None, help="Split protocol (default: the task's grouped split)."),
+        click.option("--epochs", default=30, show_default=True, type=click.IntRange(0)),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--out", required=True, type=click.Path(path_type=Path), help="Output directory."),
+        click.option("--batch-size", default=128, show_default=True, type=click.IntRange(2)),
+        click.option("--lr", default=1e-3, show_default=True, type=float, help="Adam learning rate."),
+        click.option("--patience", default=10, show_default=True, type=click.IntRange(1),
+                     help="Early stopping: epochs without improvement on validation."),  # fmt: skip
+        click.option("--class-weight/--no-class-weight", default=False, show_default=True,
+                     help="Weight the loss by inverse class frequency."),  # fmt: skip
+        click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu", show_default=True,
+                     help="Model width preset: paper = the paper's widths (GPU), cpu = affordable on a CPU."),  # fmt: skip
+        click.option("--width", type=click.IntRange(8), default=None, help="Override the main width."),
+        click.option("--holdout", multiple=True, help="Group (chromosome / experiment) to hold out as test."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True),
+        click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last epoch."),
+        click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _run_training(task: str, **kw) -> None:
+    from .pipeline import RunOptions, train_model
+    from .train import TrainConfig
+
+    cfg = TrainConfig(
+        epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"], patience=kw["patience"],
+        class_weight=kw["class_weight"], seed=kw["seed"], device=kw["device"], precision=kw["precision"],
+        progress=not kw["quiet"],
+    )  # fmt: skip
+    opts = RunOptions(
+        model=kw["model"], split=kw["split"], seed=kw["seed"], preset=kw["preset"], width=kw["width"],
+        normalize=kw.get("normalize", "per-feature"), holdout=list(kw["holdout"]),
+        use_length=kw.get("use_length", False), train=cfg,
+    )  # fmt: skip
+    data = kw["data"]
+    if task == "superenhancer" and kw.get("use_length"):
+        from .tasks import get_task
+
+        data = get_task(task).load(data, use_length=True)
+    metrics = train_model(task, data, opts, kw["out"], resume=kw["resume"], log=None if kw["quiet"] else _echo)
+    _echo(f"wrote {kw['out']}/model.pt, metrics.json, history.csv and figures")
+    if metrics.get("warning"):
+        _echo("warning: " + metrics["warning"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="resgenome")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """Residual networks for super-enhancers (ResSEN) and viral DNA (ResVG), with their baselines."""
+    _DEBUG["on"] = debug
+
+
+# ---------------------------------------------------------------------------------------------- data
+@cli.group()
+def data() -> None:
+    """Named public datasets: list and download."""
+
+
+@data.command("list")
+def data_list() -> None:
+    """List the registry's datasets and where they are found."""
+    from .data import registry
+
+    for row in registry.describe():
+        click.echo("\t".join(str(v) for v in row))
+
+
+@data.command("fetch")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
+              help="Target directory (default: $RESGENOME_DATA_DIR or ~/.cache/resgenome).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Download again even if present.")
+def data_fetch(name: str, directory: Path | None, force: bool) -> None:
+    """Download dataset NAME, verify its checksum, and store it atomically."""
+    from .data import registry
+
+    for path in registry.fetch(name, directory, force=force):
+        click.echo(str(path))
+
+
+# ---------------------------------------------------------------------------------------------- train
+@cli.group()
+def train() -> None:
+    """Train a model; writes model.pt, metrics.json, history.csv and figures to --out."""
+
+
+@train.command("superenhancer")
+@_shared_training_options
+@click.option("--normalize", type=click.Choice(["per-feature", "per-sample"]), default="per-feature",
+              show_default=True, help="Eq. 1-4 per feature (fitted on training rows) or per sample.")  # fmt: skip
+@click.option("--use-length", is_flag=True, help="Use the region length as a 37th feature.")
+def train_superenhancer(**kw) -> None:
+    """Super-enhancer vs typical enhancer (models: ressen, deepsen, rf, logreg, hgb; splits: chromosome, random,
+    paper)."""
+    _run_training("superenhancer", **kw)
+
+
+@train.command("viral")
+@_shared_training_options
+def train_viral(**kw) -> None:
+    """Viral vs non-viral 300-bp DNA (models: resvg, viraminer, kmer-rf, kmer-logreg; splits: fullset, random,
+    experiment)."""
+    _run_training("viral", **kw)
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="DIR/model.pt")
+@click.option("--data", required=True, help="Labelled data of the model's task (path or registry name).")
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+def evaluate(model_path: Path, data: str, out: Path) -> None:
+    """Evaluate a saved model on labelled data at its saved threshold (metrics.json under `test`)."""
+    from .pipeline import evaluate_model
+
+    metrics = evaluate_model(model_path, data, out)
+    t = metrics["test"]
+    auroc = "n/a" if t["auroc"] is None else f"{t['auroc']:.4f}"
+    _echo(f"{metrics['model']} on {data}: AUROC {auroc}, F1 {t['f1']:.4f}, accuracy {t['accuracy']:.4f}")
+
+
+# ---------------------------------------------------------------------------------------------- predict
+@cli.group()
+def predict() -> None:
+    """Score new data with a saved model."""
+
+
+@predict.command("superenhancer")
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path))
+@click.option("--output", required=True, type=click.Path(path_type=Path))
+def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> None:
+    """Score a feature table (Class optional): TSV of chrom, start, end, score (P(SE)), label (SE/TE)."""
+    from .pipeline import predict_table
+
+    n = predict_table(model_path, input_path, output)
+    _echo(f"wrote {n} predictions to {output}")
+
+
+# ---------------------------------------------------------------------------------------------- entry points
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code. Errors in the user's input are one line on stderr, no traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        cli.main(args=argv, prog_name="resgenome", standalone_mode=False)
+    except click.exceptions.Abort:
+        _echo("aborted")
+        return 130
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except ResgenomeError as exc:
+        if debug:
+            raise
+        _echo(f"error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _echo("interrupted")
+        return 130
+    except MemoryError:
+        _echo("error: out of memory; try a smaller --batch-size")
+        return 1
+    except OSError as exc:
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _echo(f"error: {where}{exc.strerror or exc}")
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,9 @@
+"""Data for both tasks: the dataset registry, feature tables and DNA sequences.
+
+Tensor contract (shared by every model in :mod:`resgenome.models`):
+
+- super-enhancer features: ``(N, 1, 36)`` float32, one channel of 36 scaled features in the paper's Table 1 order;
+- DNA sequences: ``(N, 4, L)`` float32 one-hot, channels A, C, G, T; N and other IUPAC codes are an all-zero column.
+  In memory sequences stay as ``(N, L)`` uint8 codes (0-3 = ACGT, 4 = N) and are expanded per batch.
+- labels: ``(N,)`` int64, 1 = positive class (super-enhancer, viral).
+"""

@@ -1,0 +1,83 @@
+"""Atomic output: every file resgenome writes appears under its final name complete, or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from .errors import ResgenomeError
+
+
+def check_writable_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` if needed and check files can be written there; raise a one-line error if not."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResgenomeError(f"{path}: cannot create output directory ({exc.strerror})") from None
+    if not path.is_dir():
+        raise ResgenomeError(f"{path}: is not a directory")
+    if not os.access(path, os.W_OK):
+        raise ResgenomeError(f"{path}: output directory is not writable; choose another with --out")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success it is fsynced and renamed onto ``path``.
+
+    If the block raises (or the process dies), ``path`` is untouched and the temporary file is removed.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    except FileNotFoundError:
+        raise ResgenomeError(f"{path}: output directory {parent} does not exist") from None
+    except PermissionError:
+        raise ResgenomeError(f"{path}: output directory {parent} is not writable") from None
+    try:
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        if exc.errno is not None and exc.strerror:
+            raise ResgenomeError(f"{path}: could not write ({exc.strerror}); nothing was written") from None
+        raise
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def atomic_path(path: str | os.PathLike) -> contextlib.AbstractContextManager[Path]:
+    """Like :func:`atomic_open`, for writers that want a file name (``torch.save``, ``savefig``)."""
+    return _atomic_path(Path(path))
+
+
+@contextlib.contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        if exc.strerror:
+            raise ResgenomeError(f"{path}: could not write ({exc.strerror}); nothing was written") from None
+        raise
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -1,0 +1,99 @@
+"""Classification metrics from scores (probabilities of the positive class), as pure functions.
+
+Precision is TP / (TP + FP) — the paper's Eq. 11 misprints it as TP / (TP + FN), which is recall.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "auroc", "auprc")
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, int]:
+    """Standard confusion matrix counts, positive class = 1."""
+    y_true = np.asarray(y_true).astype(bool)
+    y_pred = np.asarray(y_pred).astype(bool)
+    return {
+        "tp": int(np.sum(y_true & y_pred)),
+        "fp": int(np.sum(~y_true & y_pred)),
+        "tn": int(np.sum(~y_true & ~y_pred)),
+        "fn": int(np.sum(y_true & ~y_pred)),
+    }
+
+
+def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict:
+    """All metrics at one threshold, plus threshold-free AUROC and AUPRC.
+
+    Parameters
+    ----------
+    y_true : np.ndarray, shape (N,) of {0, 1}
+    scores : np.ndarray, shape (N,)
+        Probability of class 1 (not logits).
+    threshold : float
+        A sample is called positive when ``score >= threshold``.
+
+    Returns
+    -------
+    dict with accuracy, precision, recall, f1, auroc, auprc (floats; AUROC/AUPRC are NaN-free: None when only one
+    class is present), the confusion counts, ``n`` and ``threshold``.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    scores = np.asarray(scores, dtype=np.float64)
+    c = confusion(y_true, scores >= threshold)
+    tp, fp, tn, fn = c["tp"], c["fp"], c["tn"], c["fn"]
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    both = 0 < y_true.sum() < len(y_true)
+    return {
+        "accuracy": (tp + tn) / len(y_true),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "auroc": float(roc_auc_score(y_true, scores)) if both else None,
+        "auprc": float(average_precision_score(y_true, scores)) if both else None,
+        "threshold": float(threshold),
+        "n": int(len(y_true)),
+        "n_positive": int(y_true.sum()),
+        "confusion": c,
+    }
+
+
+def best_f1_threshold(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """The score threshold that maximises F1 (chosen on validation data, then applied to test)."""
+    y_true = np.asarray(y_true).astype(int)
+    if y_true.sum() == 0:
+        return 0.5
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def evaluate_scores(
+    y_true: np.ndarray, scores: np.ndarray, threshold: float
+) -> dict:
+    """Metrics at the chosen threshold (top level) and at 0.5 (under ``at_0.5``)."""
+    result = classification_metrics(y_true, scores, threshold)
+    result["at_0.5"] = classification_metrics(y_true, scores, 0.5)
+    return result
+
+
+def paired_bootstrap_auroc_difference(
+    y_true: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, *, n_boot: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """95% paired bootstrap interval of AUROC(a) - AUROC(b) on the same test set."""
+    y_true = np.asarray(y_true).astype(int)
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    diffs = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        yt = y_true[idx]
+        if yt.min() == yt.max():
+            continue
+        diffs.append(roc_auc_score(yt, scores_a[idx]) - roc_auc_score(yt, scores_b[idx]))
+    diffs = np.asarray(diffs)
+    point = roc_auc_score(y_true, scores_a) - roc_auc_score(y_true, scores_b)
+    return {"diff": float(point), "low": float(np.quantile(diffs, 0.025)), "high": float(np.quantile(diffs, 0.975))}

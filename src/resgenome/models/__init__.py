@@ -1,0 +1,35 @@
+"""Model registry: every model is rebuilt from ``(name, config)`` stored in its checkpoint.
+
+Tensor contract: super-enhancer models take ``(N, 1, 36)``; sequence models take one-hot ``(N, 4, L)``. Every
+neural model returns logits ``(N, 2)``; the probability of the positive class is ``softmax(logits)[:, 1]``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from .deepsen import DeepSEN
+from .ressen import ResSEN
+
+NEURAL_MODELS: dict[str, Callable[..., nn.Module]] = {"ressen": ResSEN, "deepsen": DeepSEN}
+CLASSICAL_MODELS = ("rf", "logreg", "hgb")
+
+
+def register(name: str, factory: Callable[..., nn.Module]) -> None:
+    """Add a neural model class under ``name`` (the viral models register themselves here)."""
+    NEURAL_MODELS[name] = factory
+
+
+def build_model(name: str, config: dict) -> nn.Module:
+    """Instantiate a registered neural model from its plain-dict config."""
+    try:
+        factory = NEURAL_MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(NEURAL_MODELS))}") from None
+    return factory(**config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

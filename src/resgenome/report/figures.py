@@ -1,0 +1,101 @@
+"""Plots: training curves (the paper's overfitting evidence), ROC and PR curves, confusion matrices.
+
+Every function takes ``ax=None`` and returns the Axes; callers save and close figures (Agg backend, no screen).
+"""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from ..io import atomic_path  # noqa: E402
+
+
+def plot_history(history: list[dict], what: str = "loss", ax=None, title: str | None = None):
+    """Train vs validation ``loss`` or ``acc`` per epoch."""
+    ax = ax or plt.gca()
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h[f"train_{what}"] for h in history], label="train", marker=".")
+    ax.plot(epochs, [h[f"val_{what}"] for h in history], label="validation", marker=".")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy loss" if what == "loss" else "accuracy")
+    ax.set_title(title or ("loss" if what == "loss" else "accuracy"))
+    ax.legend()
+    return ax
+
+
+def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: str = "ROC (test)"):
+    """``curves`` maps a model name to (y_true, scores)."""
+    ax = ax or plt.gca()
+    for name, (y, s) in curves.items():
+        fpr, tpr, _ = roc_curve(y, s)
+        from sklearn.metrics import auc
+
+        ax.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def plot_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: str = "Precision-recall (test)"):
+    ax = ax or plt.gca()
+    from sklearn.metrics import average_precision_score
+
+    base = None
+    for name, (y, s) in curves.items():
+        precision, recall, _ = precision_recall_curve(y, s)
+        ax.step(recall, precision, where="post", label=f"{name} (AUPRC {average_precision_score(y, s):.3f})")
+        base = float(np.mean(y))
+    if base is not None:
+        ax.axhline(base, color="grey", linestyle=":", linewidth=1, label=f"chance ({base:.3f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize="small")
+    return ax
+
+
+def plot_confusion(confusion: dict[str, int], ax=None, title: str = "confusion (test)", labels=("neg", "pos")):
+    ax = ax or plt.gca()
+    m = np.array([[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]])
+    ax.imshow(m, cmap="Blues")
+    for i in range(2):
+        for j in range(2):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center", color="black")
+    ax.set_xticks([0, 1], [f"pred {labels[0]}", f"pred {labels[1]}"])
+    ax.set_yticks([0, 1], [f"true {labels[0]}", f"true {labels[1]}"])
+    ax.set_title(title)
+    return ax
+
+
+def save(fig, path: str | os.PathLike, dpi: int = 110) -> None:
+    """Save atomically and close."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def training_figure(history: list[dict], title: str = ""):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    plot_history(history, "loss", axes[0], f"{title} loss".strip())
+    plot_history(history, "acc", axes[1], f"{title} accuracy".strip())
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(curves: dict, title: str = ""):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    plot_roc(curves, axes[0], f"{title} ROC".strip())
+    plot_pr(curves, axes[1], f"{title} precision-recall".strip())
+    fig.tight_layout()
+    return fig
