@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +57,20 @@ def load_checkpoint(path: str | os.PathLike, *, task: str | None = None) -> dict
             path = candidate
         else:
             raise CheckpointError(f"{path}: is a directory without model.pt; pass DIR/model.pt")
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if not (magic == b"PK" or magic[:1] == b"\x80"):  # neither a torch zip archive nor a (legacy) pickle
+        raise CheckpointError(f"{path}: not a resgenome model file (expected a model.pt written by resgenome train)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else "unsafe content"
+        found = re.search(r"GLOBAL ([\w.]+)|global[: ]+([\w.]+)", str(exc))
+        what = f" (it calls {found.group(1) or found.group(2)})" if found else ""
         raise CheckpointError(
-            f"{path}: refused: the file needs code to load (not a plain resgenome checkpoint; it may be malicious):"
-            f" {reason[:160]}"
+            f"{path}: refused: loading this file would run code{what}; it is not a plain resgenome checkpoint"
+            " and may be malicious"
         ) from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to parse means 'not a checkpoint'
         raise CheckpointError(
             f"{path}: not a resgenome model file (cannot be read by torch: {str(exc).splitlines()[0][:120]})"
         ) from None

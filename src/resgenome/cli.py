@@ -90,8 +90,10 @@ def data_list() -> None:
     """List the registry's datasets and where they are found."""
     from .data import registry
 
+    click.echo("name\ttask\tpresent\twhere\tsource")
     for row in registry.describe():
-        click.echo("\t".join(str(v) for v in row))
+        where = row["where"] or ("`resgenome data fetch " + row["name"] + "`" if row["downloadable"] else "-")
+        click.echo(f"{row['name']}\t{row['task']}\t{'yes' if row['present'] else 'no'}\t{where}\t{row['source']}")
 
 
 @data.command("fetch")

@@ -40,6 +40,7 @@ class RunOptions:
     normalize: str = "per-feature"
     holdout: list[str] = field(default_factory=list)
     use_length: bool = False
+    kmer: int = 6
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -69,6 +70,9 @@ def train_model(
         out = check_writable_dir(out)
     if log:
         log(split.describe(y))
+    split_checks = task.check_split(dataset, split) if hasattr(task, "check_split") else {}
+    if log and split_checks.get("message"):
+        log(split_checks["message"])
     is_neural = opts.model in task.neural_models
     if not is_neural and opts.model not in task.classical_models:
         known = ", ".join(task.neural_models + task.classical_models)
@@ -76,7 +80,8 @@ def train_model(
 
     train_set, val_set, test_set = (dataset.subset(split.train), dataset.subset(split.validation),
                                     dataset.subset(split.test))  # fmt: skip
-    prep = task.fit_preprocessing(dataset, split.train, {"normalize": opts.normalize})
+    prep = task.fit_preprocessing(dataset, split.train,
+                                  {"normalize": opts.normalize, "model": opts.model, "kmer": opts.kmer})  # fmt: skip
     started = time.perf_counter()
     history: list[dict] = []
     extra: dict[str, Any] = {}
@@ -87,7 +92,8 @@ def train_model(
         torch.manual_seed(opts.train.seed)
         model = build_model(opts.model, config)
         state_path = Path(out) / "train_state.pt" if out is not None else None
-        result = fit(
+        fitter = task.fitter(opts.model, config) if hasattr(task, "fitter") else fit  # e.g. staged training
+        result = fitter(
             model, task.neural_inputs(train_set, prep), task.neural_inputs(val_set, prep), cfg,
             state_path=state_path, resume=resume, log=log,
         )  # fmt: skip
@@ -123,6 +129,7 @@ def train_model(
         "seed": opts.seed,
         "sizes": split.sizes(),
         "held_out": split.held_out,
+        **{k: v for k, v in split_checks.items() if k != "message"},
         "threshold": threshold,
         "validation": evaluate_scores(task.labels(val_set), val_scores, threshold),
         "test": evaluate_scores(task.labels(test_set), test_scores, threshold),

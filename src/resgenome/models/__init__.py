@@ -11,7 +11,12 @@ from typing import Callable
 from torch import nn
 
 from .deepsen import DeepSEN
+from .flops import flops_per_sample
 from .ressen import ResSEN
+from .resvg import ResVG
+from .viraminer import ViraMiner
+
+__all__ = ["NEURAL_MODELS", "CLASSICAL_MODELS", "build_model", "count_parameters", "flops_per_sample", "register"]
 
 NEURAL_MODELS: dict[str, Callable[..., nn.Module]] = {"ressen": ResSEN, "deepsen": DeepSEN}
 CLASSICAL_MODELS = ("rf", "logreg", "hgb")
@@ -31,5 +36,12 @@ def build_model(name: str, config: dict) -> nn.Module:
     return factory(**config)
 
 
+register("resvg", ResVG)
+register("viraminer", ViraMiner)
+# the same network trained ViraMiner's way (branches alone, then the output layer): see viraminer.fit_staged
+register("viraminer-staged", ViraMiner)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+

@@ -18,6 +18,7 @@ CLASSICAL = ("rf", "logreg", "hgb")
 def make_estimator(name: str, *, seed: int = 0, class_weight: bool = False, n_jobs: int = 2, **params):
     """The scikit-learn estimator for a baseline name, with our defaults."""
     cw = "balanced" if class_weight else None
+    name = name.removeprefix("kmer-")  # the viral task's k-mer baselines are the same estimators on k-mer counts
     if name == "rf":  # imPROSE's default model
         defaults = {"n_estimators": 300, "min_samples_leaf": 1}
         return RandomForestClassifier(**{**defaults, **params}, class_weight=cw, random_state=seed, n_jobs=n_jobs)
@@ -85,7 +86,11 @@ def _pack_hgb(node_arrays) -> dict:
 
 
 def predict_exported(model: dict, X: np.ndarray) -> np.ndarray:
-    """Probability of class 1 from an exported model; X : (N, F) float."""
+    """Probability of class 1 from an exported model; X : (N, F) float, dense or scipy-sparse."""
+    if hasattr(X, "toarray"):  # sparse k-mer counts: densify a block of rows at a time to bound memory
+        rows = 4096
+        parts = [predict_exported(model, X[i : i + rows].toarray()) for i in range(0, X.shape[0], rows)]
+        return np.concatenate(parts) if parts else np.zeros(0)
     X = np.asarray(X, dtype=np.float64)
     if model["kind"] == "linear":
         z = X @ model["coef"].numpy() + model["intercept"]

@@ -66,7 +66,7 @@ class SuperEnhancerTask:
 
     def neural_inputs(self, table: FeatureTable, prep: dict) -> ArrayData:
         X = torch.from_numpy(self._scaled(table, prep)).unsqueeze(1)  # (N, 1, F)
-        y = torch.from_numpy(table.y if table.y is not None else np.zeros(len(table), dtype=np.int64))
+        y = torch.from_numpy(np.array(table.y if table.y is not None else np.zeros(len(table)), dtype=np.int64))
         return ArrayData(X, y)
 
     def classical_inputs(self, table: FeatureTable, prep: dict) -> np.ndarray:

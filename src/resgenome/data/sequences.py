@@ -1,0 +1,802 @@
+"""DNA sequences for the viral task: ViraMiner CSV, FASTA and label readers, encoding, one-hot, windows, k-mers.
+
+In memory a sequence is a uint8 array of codes, 0-3 = A, C, G, T and 4 = N (or any other IUPAC ambiguity code);
+:func:`one_hot` expands a batch of codes to the ``(N, 4, L)`` float32 contract of :mod:`resgenome.data`, N becoming
+an all-zero column. Every conversion goes through a 256-entry byte lookup table, so nothing loops over bases in
+Python, and every bad file is reported as one :class:`~resgenome.errors.InputError` naming the file and the line or
+record.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..errors import InputError
+
+__all__ = [
+    "CODE_N", "VIRAL_LENGTH", "encode", "one_hot", "reverse_complement", "decode", "experiment_of", "SequenceSet",
+    "read_viral_csv", "read_fasta", "iter_fasta_codes", "read_label_tsv", "read_sequences", "windows",
+    "window_starts", "kmer_counts",
+]  # fmt: skip
+
+#: Code of N and of every other IUPAC ambiguity code; codes 0-3 are A, C, G, T.
+CODE_N = 4
+#: Length of a ViraMiner sequence, which is also the input length of the viral models.
+VIRAL_LENGTH = 300
+
+_ILLEGAL = 255  # lookup-table value of a byte that is not a base; 255 is uint8's maximum, so max() finds it
+_AMBIGUOUS = b"RYSWKMBDHVN"  # U is deliberately absent: an RNA sequence should be converted, not silently read
+_WHITESPACE = b" \t\r\n\v\f"
+_ALLOWED = "expected A, C, G, T or an IUPAC code R Y S W K M B D H V N (either case)"
+_GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"  # spreadsheet programs put it at the start of exported CSVs
+_BLOCK = 1 << 20  # FASTA read size: memory use beyond the current record is about one block
+_MAX_HEADER = 1 << 20  # a longer "header" means the file is not FASTA; refusing it keeps memory bounded
+_KMER_SCRATCH = 1 << 22  # elements of scratch per k-mer counting batch (bincount bins and index arrays)
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
+
+_CSV_EXPECTED = "a ViraMiner CSV with lines seq_id,sequence,label"
+_FASTA_EXPECTED = "a FASTA file ('>id' header lines, each followed by sequence lines), plain or gzip"
+_TSV_EXPECTED = "a label file with lines seq_id<TAB>label, label 0 or 1"
+
+
+def _build_lookup() -> np.ndarray:
+    table = np.full(256, _ILLEGAL, dtype=np.uint8)
+    for code, base in enumerate(b"ACGT"):
+        table[base] = table[base | 0x20] = code  # | 0x20 is the ASCII lower case
+    for byte in _AMBIGUOUS + _AMBIGUOUS.lower():
+        table[byte] = CODE_N
+    table.flags.writeable = False
+    return table
+
+
+_LOOKUP = _build_lookup()
+# Inside a FASTA record line breaks (and stray spaces) are legal; the check table lets them through.
+_FASTA_CHECK = _LOOKUP.copy()
+_FASTA_CHECK[np.frombuffer(_WHITESPACE, dtype=np.uint8)] = 0
+_FASTA_CHECK.flags.writeable = False
+_COMPLEMENT = np.array([3, 2, 1, 0, CODE_N], dtype=np.uint8)  # indexed by code: A<->T, C<->G, N stays N
+_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
+_ONE_HOT = torch.cat([torch.eye(4), torch.zeros(1, 4)])  # (5, 4): row = code, column = channel; the N row is zero
+
+
+# ------------------------------------------------------------------------------------------------- encoding
+def encode(seq: bytes | str, *, source: str = "<input>", record: str = "?") -> np.ndarray:
+    """Encode one DNA sequence as uint8 codes.
+
+    Parameters
+    ----------
+    seq : bytes or str
+        Bases; upper or lower case. Also accepts ``bytearray`` and ``memoryview``.
+    source, record : str
+        File and record named in the error message.
+
+    Returns
+    -------
+    np.ndarray, shape (L,) uint8
+        0-3 for A, C, G, T; :data:`CODE_N` (4) for N and the other IUPAC ambiguity codes.
+
+    Raises
+    ------
+    InputError
+        On any other character, naming ``source``, ``record``, the character and its 1-based position.
+    """
+    if isinstance(seq, str):
+        try:
+            seq = seq.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise InputError(
+                f"{source}: record {record}: illegal character {exc.object[exc.start]!r} at position {exc.start + 1};"
+                f" {_ALLOWED}"
+            ) from None
+    codes = _LOOKUP[np.frombuffer(seq, dtype=np.uint8)]
+    bad = _first_illegal(codes)
+    if bad >= 0:
+        byte = np.frombuffer(seq, dtype=np.uint8)[bad]
+        raise InputError(
+            f"{source}: record {record}: illegal character {_describe(int(byte))} at position {bad + 1}"
+            f"{_hint(int(byte))}; {_ALLOWED}"
+        )
+    return codes
+
+
+def one_hot(codes: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Expand codes to the one-hot tensor contract.
+
+    Parameters
+    ----------
+    codes : np.ndarray or torch.Tensor, shape (N, L) or (L,), values 0-4
+
+    Returns
+    -------
+    torch.Tensor, shape (N, 4, L) or (4, L), float32
+        Channels A, C, G, T; a column for N (code 4) is all zero. On the device of ``codes`` when it is a tensor.
+    """
+    if isinstance(codes, torch.Tensor):
+        index = codes.long()
+    else:
+        index = torch.from_numpy(np.asarray(codes).astype(np.int64))  # astype copies, so never a read-only array
+    if index.ndim not in (1, 2):
+        raise ValueError(f"one_hot expects codes of shape (N, L) or (L,), got {tuple(index.shape)}")
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) > CODE_N):
+        raise ValueError("one_hot expects codes 0-4 as made by encode()")
+    return _ONE_HOT.to(index.device)[index].transpose(-1, -2).contiguous()
+
+
+def reverse_complement(codes: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Reverse complement of codes along the last axis.
+
+    Parameters
+    ----------
+    codes : np.ndarray or torch.Tensor, shape (L,) or (N, L), values 0-4
+
+    Returns
+    -------
+    Same type, shape and dtype: A<->T, C<->G, N stays N, order reversed. Always a new contiguous array.
+    """
+    if isinstance(codes, torch.Tensor):
+        table = torch.from_numpy(_COMPLEMENT).to(codes.device)
+        return table[codes.long()].to(codes.dtype).flip(-1)
+    codes = np.asarray(codes)
+    _check_codes(codes, "reverse_complement")
+    return np.ascontiguousarray(_COMPLEMENT[codes][..., ::-1]).astype(codes.dtype, copy=False)
+
+
+def decode(codes: np.ndarray | torch.Tensor) -> str:
+    """Codes back to letters.
+
+    Parameters
+    ----------
+    codes : np.ndarray or torch.Tensor, shape (L,), values 0-4
+
+    Returns
+    -------
+    str of length L over ``ACGTN`` (every ambiguity code comes back as N).
+    """
+    if isinstance(codes, torch.Tensor):
+        codes = codes.detach().cpu().numpy()
+    codes = np.asarray(codes)
+    if codes.ndim != 1:
+        raise ValueError(f"decode expects one sequence of shape (L,), got {codes.shape}")
+    _check_codes(codes, "decode")
+    return _LETTERS[codes].tobytes().decode("ascii")
+
+
+def experiment_of(seq_id: str) -> str:
+    """The ViraMiner experiment of a sequence id: everything after the first underscore.
+
+    ``"seq4977_2014_D3_Diabetes_Hyoty"`` -> ``"2014_D3_Diabetes_Hyoty"``; an id without an underscore has
+    experiment ``""``.
+    """
+    return seq_id.partition("_")[2]
+
+
+def _first_illegal(codes: np.ndarray) -> int:
+    """Index of the first illegal code in a 1-D lookup result, or -1."""
+    if codes.size == 0 or codes.max() != _ILLEGAL:
+        return -1
+    return int(np.argmax(codes == _ILLEGAL))
+
+
+def _describe(byte: int) -> str:
+    return repr(chr(byte)) if 32 <= byte < 127 else f"byte 0x{byte:02x}"
+
+
+def _hint(byte: int) -> str:
+    return " (RNA? write U as T)" if byte in b"Uu" else ""
+
+
+def _check_codes(codes: np.ndarray, caller: str) -> None:
+    if codes.size and (codes.min() < 0 or codes.max() > CODE_N):
+        raise ValueError(f"{caller} expects codes 0-4 as made by encode(), got values {codes.min()}..{codes.max()}")
+
+
+# ------------------------------------------------------------------------------------------------- the set
+@dataclass
+class SequenceSet:
+    """Equal-length sequences with their ids and (optional) labels.
+
+    Attributes
+    ----------
+    ids : list of str, length N
+    codes : np.ndarray, shape (N, L) uint8
+    labels : np.ndarray, shape (N,) int64, or None
+        1 = viral, 0 = not viral; None for unlabelled sequences.
+    source : str
+        The file they were read from.
+    """
+
+    ids: list[str]
+    codes: np.ndarray
+    labels: np.ndarray | None
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.codes.ndim != 2 or len(self.codes) != len(self.ids):
+            raise ValueError(f"codes must have shape (N={len(self.ids)}, L), got {self.codes.shape}")
+        if self.labels is not None and self.labels.shape != (len(self.ids),):
+            raise ValueError(f"labels must have shape ({len(self.ids)},), got {self.labels.shape}")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def length(self) -> int:
+        """L, the common sequence length."""
+        return int(self.codes.shape[1])
+
+    @property
+    def experiments(self) -> list[str]:
+        """The experiment of each sequence (see :func:`experiment_of`), length N."""
+        return [experiment_of(seq_id) for seq_id in self.ids]
+
+    def subset(self, index: np.ndarray) -> "SequenceSet":
+        """Rows selected by an integer or boolean index array, in index order."""
+        rows = np.arange(len(self))[np.asarray(index)]
+        labels = None if self.labels is None else self.labels[rows]
+        return SequenceSet([self.ids[i] for i in rows], self.codes[rows], labels, self.source)
+
+
+# ------------------------------------------------------------------------------------------------- files
+def _check_path(path: str | os.PathLike, expected: str) -> tuple[Path, str]:
+    path = Path(path)
+    name = str(path)
+    if not path.exists():
+        raise InputError(f"{name}: file not found; expected {expected}")
+    if path.is_dir():
+        raise InputError(f"{name}: is a directory; expected {expected}")
+    return path, name
+
+
+def _open(path: Path, name: str):
+    """Open for binary reading, decompressing when the content (not the suffix) is gzip."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(2)
+        return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+
+
+def _read(handle, size: int, name: str, where: str = "") -> bytes:
+    try:
+        return handle.read(size)
+    except _GZIP_ERRORS as exc:  # before OSError: BadGzipFile is one
+        raise InputError(
+            f"{name}: truncated or corrupt gzip{where} ({exc}); download or compress the file again"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read{where} ({exc.strerror or exc})") from None
+
+
+def _read_all(path: Path, name: str) -> bytes:
+    with _open(path, name) as handle:
+        data = _read(handle, -1, name)
+    return data[len(_BOM) :] if data.startswith(_BOM) else data
+
+
+def _check_text(data: bytes, name: str, expected: str) -> None:
+    if not data.strip():
+        raise InputError(f"{name}: file is empty; expected {expected}")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise InputError(f"{name}: line {line}: binary content (NUL byte); expected {expected}")
+
+
+def _snippet(line: bytes, width: int = 40) -> str:
+    text = line.strip().decode("utf-8", "replace")
+    return text if len(text) <= width else text[:width] + "..."
+
+
+# ------------------------------------------------------------------------------------------------- ViraMiner CSV
+def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH) -> SequenceSet:
+    """Read a ViraMiner CSV: lines ``seq_id,sequence,label`` without header (a ``seq_id,sequence,label`` header is
+    skipped), label 1 = viral. Windows line endings and gzip content are accepted.
+
+    Parameters
+    ----------
+    path : path-like
+    length : int or None
+        Required sequence length (the models' input length); None requires only that all lengths are equal.
+
+    Returns
+    -------
+    SequenceSet
+        ``codes`` shape (N, length) uint8, ``labels`` shape (N,) int64.
+
+    Raises
+    ------
+    InputError
+        Naming the file and line: missing, directory, empty or binary file; a line without 3 fields; an empty id or
+        sequence; an illegal character; a label other than 0/1; a wrong length; a duplicated seq_id.
+    """
+    path, name = _check_path(path, _CSV_EXPECTED)
+    data = _read_all(path, name)
+    _check_text(data, name, _CSV_EXPECTED)
+
+    ids: list[str] = []
+    sequences: list[bytes] = []
+    labels: list[int] = []
+    lines: list[int] = []
+    first_seen: dict[str, int] = {}
+    header_possible = True
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        fields = line.split(b",")
+        if header_possible:
+            header_possible = False
+            if len(fields) == 3 and fields[1].strip().lower() in (b"sequence", b"seq"):
+                continue
+        if len(fields) != 3:
+            raise InputError(
+                f"{name}: line {number}: expected 3 comma-separated fields seq_id,sequence,label, found"
+                f" {len(fields)} in {_snippet(line)!r}; is this {_CSV_EXPECTED[2:]}?"
+            )
+        raw_id, sequence, label = (field.strip() for field in fields)
+        try:
+            seq_id = raw_id.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{name}: line {number}: seq_id is not UTF-8 text (binary content?)") from None
+        if not seq_id:
+            raise InputError(f"{name}: line {number}: empty seq_id; every line needs an id before the sequence")
+        if not sequence:
+            raise InputError(f"{name}: line {number} ({seq_id}): empty sequence")
+        if label != b"0" and label != b"1":
+            raise InputError(
+                f"{name}: line {number} ({seq_id}): label {label.decode('utf-8', 'replace')!r} is not 0 or 1;"
+                " use 1 for viral and 0 for non-viral"
+            )
+        if length is not None and len(sequence) != length:
+            raise InputError(
+                f"{name}: line {number} ({seq_id}): sequence is {len(sequence)} bp, but the model needs {length} bp;"
+                f" cut or pad the sequences to {length} bp"
+            )
+        if sequences and len(sequence) != len(sequences[0]):
+            raise InputError(
+                f"{name}: line {number} ({seq_id}): sequence is {len(sequence)} bp but the one on line {lines[0]} is"
+                f" {len(sequences[0])} bp; all sequences in a file must have the same length"
+            )
+        previous = first_seen.setdefault(seq_id, number)
+        if previous != number:
+            raise InputError(
+                f"{name}: line {number}: seq_id {seq_id!r} is also on line {previous}; ids must be unique"
+            )
+        ids.append(seq_id)
+        sequences.append(sequence)
+        labels.append(1 if label == b"1" else 0)
+        lines.append(number)
+    if not ids:
+        raise InputError(f"{name}: has a header but no sequences; expected {_CSV_EXPECTED}")
+
+    width = len(sequences[0])
+    flat = _LOOKUP[np.frombuffer(b"".join(sequences), dtype=np.uint8)]
+    bad = _first_illegal(flat)
+    if bad >= 0:
+        row, column = divmod(bad, width)
+        byte = sequences[row][column]
+        raise InputError(
+            f"{name}: line {lines[row]} ({ids[row]}): illegal character {_describe(byte)} at position {column + 1}"
+            f"{_hint(byte)}; {_ALLOWED}"
+        )
+    return SequenceSet(ids, flat.reshape(len(ids), width), np.array(labels, dtype=np.int64), name)
+
+
+# ------------------------------------------------------------------------------------------------- FASTA
+def read_fasta(path: str | os.PathLike, *, validate: bool = True) -> Iterator[tuple[str, bytes]]:
+    """Stream the records of a FASTA file, plain or gzip (recognised by its magic bytes, not its suffix).
+
+    The file is read in blocks of 1 MiB, so memory use is about one record plus one block whatever the file size;
+    lines of any length, lower case and Windows line endings are accepted. The path is checked at once, the content
+    as records are read.
+
+    Parameters
+    ----------
+    path : path-like
+    validate : bool
+        Check every sequence character with the encoding lookup table, so an illegal one is reported with its
+        record id and line here rather than later by :func:`encode`.
+
+    Yields
+    ------
+    (str, bytes)
+        The record id (first word of the header) and its sequence with line breaks removed.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the record or line: missing, directory, empty or binary file; not FASTA; a header without
+        id or without sequence; a duplicated id; an illegal character (``validate``); a truncated or corrupt gzip.
+    """
+    path, name = _check_path(path, _FASTA_EXPECTED)
+    if path.stat().st_size == 0:
+        raise InputError(f"{name}: file is empty; expected {_FASTA_EXPECTED}")
+    return _fasta_records(path, name, validate)
+
+
+def _fasta_records(path: Path, name: str, validate: bool) -> Iterator[tuple[str, bytes]]:
+    first_line: dict[str, int] = {}  # id -> header line, for duplicate reports
+    record: str | None = None  # id of the record being read
+    record_line = 0
+    sequence = io.BytesIO()  # its getvalue() hands over the buffer without copying: one copy of a long record
+    n_bases = 0
+    header = bytearray()
+    in_header = False
+    at_line_start = True
+    line = 1  # line number at the read position
+
+    with _open(path, name) as handle:
+        first_block = True
+        while True:
+            where = f" near line {line}" + (f" in record {record!r}" if record is not None else "")
+            block = _read(handle, _BLOCK, name, where)
+            if not block:
+                break
+            if first_block:
+                first_block = False
+                if block.startswith(_BOM):
+                    block = block[len(_BOM) :]
+            pos, end = 0, len(block)
+            while pos < end:
+                if in_header:
+                    newline = block.find(b"\n", pos)
+                    header += block[pos : end if newline < 0 else newline]
+                    if len(header) > _MAX_HEADER:
+                        raise InputError(
+                            f"{name}: line {record_line}: header longer than {_MAX_HEADER} bytes; not a FASTA file?"
+                        )
+                    if newline < 0:
+                        break
+                    pos = newline + 1
+                    line += 1
+                    in_header, at_line_start = False, True
+                    record = _header_id(header, name, record_line, first_line)
+                    n_bases = 0
+                    continue
+                if at_line_start and block[pos] == 0x3E:  # '>' opens a header only at the start of a line
+                    if record is not None:
+                        yield _finish(record, record_line, sequence, n_bases, name)
+                        sequence = io.BytesIO()
+                    in_header, record_line = True, line
+                    header.clear()
+                    pos += 1
+                    continue
+                cut = block.find(b"\n>", pos)
+                stop = end if cut < 0 else cut + 1
+                segment = block[pos:stop]
+                if record is None:
+                    _check_preamble(segment, name, line)
+                else:
+                    if validate or b"\x00" in segment:
+                        _check_segment(segment, name, record, line, n_bases)
+                    bases = segment.translate(None, _WHITESPACE)
+                    sequence.write(bases)
+                    n_bases += len(bases)
+                line += segment.count(b"\n")
+                at_line_start = segment.endswith(b"\n")
+                pos = stop
+    if in_header:  # a header on the last line, without newline
+        record = _header_id(header, name, record_line, first_line)
+        n_bases = 0
+    if record is None:
+        raise InputError(f"{name}: file is empty (only blank lines); expected {_FASTA_EXPECTED}")
+    yield _finish(record, record_line, sequence, n_bases, name)
+
+
+def _header_id(header: bytearray, name: str, line: int, first_line: dict[str, int]) -> str:
+    if b"\x00" in header:
+        raise InputError(f"{name}: line {line}: binary content (NUL byte) in a header; expected {_FASTA_EXPECTED}")
+    try:
+        text = header.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: line {line}: header is not UTF-8 text (binary content?)") from None
+    words = text.split()
+    if not words:
+        raise InputError(f"{name}: line {line}: header '>' without an id; write '>id' before each sequence")
+    record = words[0]
+    previous = first_line.setdefault(record, line)
+    if previous != line:
+        raise InputError(
+            f"{name}: line {line}: record id {record!r} is also the id at line {previous}; ids must be unique"
+        )
+    return record
+
+
+def _finish(record: str, line: int, sequence: io.BytesIO, n_bases: int, name: str) -> tuple[str, bytes]:
+    if n_bases == 0:
+        raise InputError(
+            f"{name}: record {record!r} (line {line}) has no sequence; every '>' header needs sequence lines after it"
+        )
+    return record, sequence.getvalue()
+
+
+def _check_preamble(segment: bytes, name: str, line: int) -> None:
+    """Before the first header only blank lines may appear."""
+    stripped = segment.lstrip()
+    if not stripped:
+        return
+    offset = len(segment) - len(stripped)
+    at = line + segment.count(b"\n", 0, offset)
+    binary = "binary content (NUL byte); " if b"\x00" in segment else ""
+    found = _snippet(stripped.split(b"\n", 1)[0])
+    raise InputError(f"{name}: line {at}: {binary}not a FASTA file: expected a '>id' header, found {found!r}")
+
+
+def _check_segment(segment: bytes, name: str, record: str, line: int, n_bases: int) -> None:
+    """Report the first NUL or illegal byte of a piece of a record's sequence lines, with its line and base."""
+    raw = np.frombuffer(segment, dtype=np.uint8)
+    nul = segment.find(b"\x00")
+    offset = nul if nul >= 0 else _first_illegal(_FASTA_CHECK[raw])
+    if offset < 0:
+        return
+    at = line + segment.count(b"\n", 0, offset)
+    if nul >= 0:
+        raise InputError(f"{name}: record {record!r} (line {at}): binary content (NUL byte); not a FASTA file")
+    base = n_bases + len(segment[:offset].translate(None, _WHITESPACE)) + 1
+    byte = segment[offset]
+    raise InputError(
+        f"{name}: record {record!r} (line {at}): illegal character {_describe(byte)} at base {base}{_hint(byte)};"
+        f" {_ALLOWED}"
+    )
+
+
+def iter_fasta_codes(path: str | os.PathLike, chunk_bases: int | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """Stream a FASTA file as codes.
+
+    Parameters
+    ----------
+    path : path-like
+    chunk_bases : int or None
+        None yields each record whole. An integer yields a record as consecutive pieces of at most this many bases
+        (the same id repeated, in order), bounding the size of each code array.
+
+    Yields
+    ------
+    (str, np.ndarray of shape (L,) uint8)
+    """
+    if chunk_bases is not None and chunk_bases < 1:
+        raise ValueError(f"chunk_bases must be a positive integer or None, got {chunk_bases}")
+    records = read_fasta(path, validate=True)
+
+    def generate() -> Iterator[tuple[str, np.ndarray]]:
+        for record, sequence in records:
+            raw = np.frombuffer(sequence, dtype=np.uint8)  # already validated by read_fasta
+            step = len(raw) if chunk_bases is None else chunk_bases
+            for start in range(0, len(raw), step):
+                yield record, _LOOKUP[raw[start : start + step]]
+
+    return generate()
+
+
+# ------------------------------------------------------------------------------------------------- labels
+def read_label_tsv(path: str | os.PathLike) -> dict[str, int]:
+    """Read labels for FASTA records: lines ``seq_id<TAB>label`` with label 0 or 1 (1 = viral).
+
+    A first line whose label field is a word (``seq_id<TAB>label``) is taken as a header and skipped.
+
+    Returns
+    -------
+    dict mapping seq_id to 0 or 1, in file order.
+
+    Raises
+    ------
+    InputError
+        Naming the file and line: missing, directory, empty or binary file; a line without exactly two tab-separated
+        fields; an empty id; a label other than 0/1; a duplicated id.
+    """
+    path, name = _check_path(path, _TSV_EXPECTED)
+    data = _read_all(path, name)
+    _check_text(data, name, _TSV_EXPECTED)
+    labels: dict[str, int] = {}
+    first_seen: dict[str, int] = {}
+    header_possible = True
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{name}: line {number}: not UTF-8 text (binary content?); expected {_TSV_EXPECTED}"
+            ) from None
+        fields = text.rstrip("\r\n").split("\t")
+        if len(fields) != 2:
+            raise InputError(
+                f"{name}: line {number}: expected 2 tab-separated fields seq_id<TAB>label, found {len(fields)}"
+                f" in {_snippet(raw)!r}"
+            )
+        seq_id, label = fields[0].strip(), fields[1].strip()
+        if header_possible:
+            header_possible = False
+            if label.replace("_", "").isalpha():
+                continue
+        if not seq_id:
+            raise InputError(f"{name}: line {number}: empty seq_id")
+        if label not in ("0", "1"):
+            raise InputError(
+                f"{name}: line {number} ({seq_id}): label {label!r} is not 0 or 1; use 1 for viral, 0 for non-viral"
+            )
+        previous = first_seen.setdefault(seq_id, number)
+        if previous != number:
+            raise InputError(f"{name}: line {number}: seq_id {seq_id!r} is also on line {previous}; ids must be unique")
+        labels[seq_id] = int(label)
+    if not labels:
+        raise InputError(f"{name}: has a header but no labels; expected {_TSV_EXPECTED}")
+    return labels
+
+
+# ------------------------------------------------------------------------------------------------- dispatch
+def read_sequences(
+    path: str | os.PathLike, labels: str | os.PathLike | None = None, *, length: int | None = VIRAL_LENGTH
+) -> SequenceSet:
+    """Read sequences from a FASTA file (plain or gzip, optionally with a label TSV) or a ViraMiner CSV.
+
+    The format is recognised from the content: a file whose first non-blank character is ``>`` is FASTA.
+
+    Parameters
+    ----------
+    path : path-like
+    labels : path-like or None
+        For FASTA only: a :func:`read_label_tsv` file holding a label for every record id.
+    length : int or None
+        Required sequence length; None requires only that all lengths are equal.
+
+    Returns
+    -------
+    SequenceSet
+        ``codes`` shape (N, length) uint8; ``labels`` shape (N,) int64, or None for FASTA without label file.
+    """
+    path, name = _check_path(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}")
+    if _first_character(path, name) != b">":
+        if labels is not None:
+            raise InputError(
+                f"{labels}: a label file was given for {name}, which is not FASTA; a ViraMiner CSV carries its own"
+                " labels, so leave the label file out"
+            )
+        return read_viral_csv(path, length=length)
+
+    label_of = None if labels is None else read_label_tsv(labels)
+    ids: list[str] = []
+    sequences: list[bytes] = []
+    for record, sequence in read_fasta(path):
+        expected = length if length is not None else len(sequences[0]) if sequences else len(sequence)
+        if len(sequence) != expected:
+            need = f"the model needs {length} bp" if length is not None else f"record {ids[0]!r} is {expected} bp"
+            raise InputError(
+                f"{name}: record {record!r} is {len(sequence)} bp, but {need}; cut long sequences into"
+                f" {expected}-bp windows first"
+            )
+        ids.append(record)
+        sequences.append(sequence)
+    codes = _LOOKUP[np.frombuffer(b"".join(sequences), dtype=np.uint8)].reshape(len(ids), -1)
+
+    y = None
+    if label_of is not None:
+        missing = [record for record in ids if record not in label_of]
+        if missing:
+            raise InputError(
+                f"{labels}: no label for record {missing[0]!r} of {name} ({len(missing)} of {len(ids)} records have"
+                " none); add a line '<id><TAB><0 or 1>' for every record"
+            )
+        y = np.array([label_of[record] for record in ids], dtype=np.int64)
+    return SequenceSet(ids, codes, y, name)
+
+
+def _first_character(path: Path, name: str) -> bytes:
+    """The first non-blank byte of the (decompressed) content, or b"" if the start is blank."""
+    with _open(path, name) as handle:
+        head = _read(handle, 1 << 16, name)
+    if head.startswith(_BOM):
+        head = head[len(_BOM) :]
+    return head.lstrip()[:1]
+
+
+# ------------------------------------------------------------------------------------------------- windows, k-mers
+def window_starts(length: int, window: int = VIRAL_LENGTH, stride: int = VIRAL_LENGTH // 2) -> np.ndarray:
+    """Start positions used by :func:`windows` for a sequence of ``length`` bases.
+
+    Returns
+    -------
+    np.ndarray, shape (W,) int64
+        0, stride, 2*stride, ... and finally ``length - window``, so the last window ends with the sequence;
+        ``[0]`` when ``length <= window``.
+    """
+    if window < 1 or not 1 <= stride <= window:
+        raise ValueError(f"need window >= 1 and 1 <= stride <= window (so every base is covered), got {window}, {stride}")
+    if length <= window:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, length - window + 1, stride, dtype=np.int64)
+    if starts[-1] != length - window:
+        starts = np.append(starts, length - window)
+    return starts
+
+
+def windows(
+    codes: np.ndarray, window: int = VIRAL_LENGTH, stride: int = VIRAL_LENGTH // 2
+) -> tuple[np.ndarray, int, bool]:
+    """Cut one sequence into fixed-length windows for a fixed-input model.
+
+    Parameters
+    ----------
+    codes : np.ndarray, shape (L,) uint8
+    window, stride : int
+        Window length and step; ``stride <= window`` so that every base lies in some window.
+
+    Returns
+    -------
+    windows : np.ndarray, shape (W, window) uint8
+        A sequence shorter than ``window`` is one window padded with N (code 4) at the end. A longer one is cut at
+        0, stride, 2*stride, ..., plus a last window aligned to its end unless one already is (see
+        :func:`window_starts`).
+    n_windows : int
+        W.
+    padded : bool
+        True if the sequence was shorter than ``window``.
+    """
+    codes = np.asarray(codes, dtype=np.uint8)
+    if codes.ndim != 1:
+        raise ValueError(f"windows expects one sequence of shape (L,), got {codes.shape}")
+    if len(codes) == 0:
+        raise ValueError("windows got an empty sequence")
+    starts = window_starts(len(codes), window, stride)
+    if len(codes) < window:
+        out = np.full((1, window), CODE_N, dtype=np.uint8)
+        out[0, : len(codes)] = codes
+        return out, 1, True
+    out = sliding_window_view(codes, window)[starts]  # fancy indexing copies into a fresh (W, window) array
+    return out, len(starts), False
+
+
+def kmer_counts(codes: np.ndarray, k: int) -> np.ndarray:
+    """Count the overlapping k-mers of each sequence, for the k-mer baselines.
+
+    Parameters
+    ----------
+    codes : np.ndarray, shape (N, L) (or (L,)) uint8, values 0-4
+    k : int, 1 <= k <= 12
+
+    Returns
+    -------
+    np.ndarray, shape (N, 4**k) (or (4**k,)) float32
+        Column ``sum(code[i + j] * 4**(k - 1 - j))``: k-mers in lexicographic order AAA..A, AAA..C, ..., TTT..T.
+        Windows containing an N are not counted.
+    """
+    codes = np.asarray(codes)
+    single = codes.ndim == 1
+    if single:
+        codes = codes[None, :]
+    if codes.ndim != 2:
+        raise ValueError(f"kmer_counts expects codes of shape (N, L), got {codes.shape}")
+    if not 1 <= k <= 12:
+        raise ValueError(f"k must be between 1 and 12 (4**k columns), got {k}")
+    _check_codes(codes, "kmer_counts")
+    n, length = codes.shape
+    n_kmers = 4**k
+    out = np.zeros((n, n_kmers), dtype=np.float32)
+    positions = length - k + 1
+    if positions > 0 and n > 0:
+        # Rows in batches keep bincount's bins (rows * 4**k) and the index arrays (rows * L) small.
+        rows = max(1, min(_KMER_SCRATCH // n_kmers, _KMER_SCRATCH // length))
+        for lo in range(0, n, rows):
+            batch = codes[lo : lo + rows].astype(np.int64)
+            index = np.zeros((len(batch), positions), dtype=np.int64)
+            for j in range(k):
+                index = index * 4 + (batch[:, j : j + positions] & 3)  # N & 3 is harmless: those windows are dropped
+            n_count = np.zeros((len(batch), length + 1), dtype=np.int32)
+            np.cumsum(batch == CODE_N, axis=1, out=n_count[:, 1:])
+            clean = n_count[:, k:] == n_count[:, :positions]
+            index += np.arange(len(batch))[:, None] * n_kmers
+            counts = np.bincount(index[clean], minlength=len(batch) * n_kmers)
+            out[lo : lo + len(batch)] = counts.reshape(len(batch), n_kmers)
+    return out[0] if single else out

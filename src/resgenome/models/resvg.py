@@ -1,0 +1,73 @@
+"""ResVG: the paper's residual network for viral vs non-viral 300-bp DNA sequences."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import ConvBNReLU, ResidualBlock
+
+#: Width of the residual block by preset. ``paper`` is Sabba et al.'s 1000 filters (~7.4 GFLOP per sequence forward,
+#: a GPU setting); ``cpu`` was chosen by measurement on the development set (see :class:`ResVG`); ``smoke`` is for
+#: tests and CI only.
+RESVG_WIDTHS = {"paper": 1000, "cpu": 64, "smoke": 8}
+
+
+class ResVG(nn.Module):
+    """Residual network on one-hot DNA (Sabba et al., 2022, ResVG).
+
+    Layer table (defaults = the paper except the width; ``L`` = ``seq_length``, 300; ``W`` = ``width``):
+
+    =====================================================  ==================
+    layer                                                  output
+    =====================================================  ==================
+    input, one-hot A C G T (N = all zeros)                 (N, 4, 300)
+    conv 64 k7 'same' + BN + ReLU                          (N, 64, 300)
+    max-pool k4 stride 1                                   (N, 64, 297)
+    residual block: conv W k11 + BN + ReLU -> conv W k11   (N, W, 297)
+      + BN; shortcut conv W k11 + BN; add; ReLU
+    global average pooling                                 (N, W)
+    linear                                                 (N, 2) logits
+    =====================================================  ==================
+
+    The paper's W is 1000 (its "1001 inputs" of the dense layer read as 1000 features plus the bias). Forward cost
+    is dominated by the block's second convolution, ``2 W^2 11 297`` FLOP: 7.37 GFLOP per sequence at W = 1000,
+    about 22 GFLOP per training sequence (forward + backward), far too much for a CPU. The ``cpu`` preset uses
+    W = 64: 0.095 GFLOP forward (78x cheaper). Measured on the development set (viral-devset, fullset split,
+    2 CPU cores, batch 128, 4 epochs, seed 0): W = 32 trains at ~790 sequences/s to validation AUROC 0.80,
+    W = 64 at ~420/s to 0.83, W = 128 at ~160/s to 0.83 — W = 64 is where widening stops paying
+    (``benchmarks/viral_width.py``). The model returns logits; softmax is applied by the caller.
+
+    Parameters
+    ----------
+    width : int
+        Filters of the residual block's three convolutions (W).
+    seq_length : int
+        Length of the input sequences (300); only used for :attr:`input_shape` and cost estimates, since global
+        average pooling makes the network length-agnostic.
+    stem_channels, stem_kernel, pool_size, kernel_size : int
+        64, 7, 4 and 11 in the paper.
+    n_classes : int
+    """
+
+    def __init__(
+        self,
+        *,
+        width: int = RESVG_WIDTHS["paper"],
+        seq_length: int = 300,
+        stem_channels: int = 64,
+        stem_kernel: int = 7,
+        pool_size: int = 4,
+        kernel_size: int = 11,
+        n_classes: int = 2,
+    ):
+        super().__init__()
+        self.input_shape = (4, seq_length)
+        self.stem = ConvBNReLU(4, stem_channels, stem_kernel)
+        self.pool = nn.MaxPool1d(pool_size, stride=1)
+        self.block = ResidualBlock(stem_channels, width, width, kernel_size)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(width, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x : (N, 4, L) one-hot -> logits (N, n_classes)."""
+        return self.head(self.block(self.pool(self.stem(x))))

@@ -1,0 +1,49 @@
+"""Metrics against hand-computed values (precision = TP/(TP+FP), not the paper's misprint)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from resgenome.metrics import best_f1_threshold, classification_metrics, paired_bootstrap_auroc_difference
+
+
+def test_hand_computed_confusion_and_scores():
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.1, 0.1, 0.0])
+    m = classification_metrics(y, s, 0.5)
+    assert m["confusion"] == {"tp": 2, "fp": 1, "tn": 4, "fn": 1}
+    assert m["precision"] == pytest.approx(2 / 3)  # TP/(TP+FP)
+    assert m["recall"] == pytest.approx(2 / 3)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["f1"] == pytest.approx(2 / 3)
+    # AUROC: 15 positive-negative pairs; only (0.3, 0.7) is misordered
+    assert m["auroc"] == pytest.approx(14 / 15)
+
+
+def test_precision_is_not_recall():
+    y = np.array([1, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.7, 0.1])
+    m = classification_metrics(y, s, 0.5)
+    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == 1.0
+
+
+def test_single_class_gives_no_auc():
+    m = classification_metrics(np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]))
+    assert m["auroc"] is None and m["auprc"] is None
+
+
+def test_best_f1_threshold_separates_perfectly():
+    y = np.array([0, 0, 0, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.35, 0.4])
+    t = best_f1_threshold(y, s)
+    assert classification_metrics(y, s, t)["f1"] == 1.0
+
+
+def test_paired_bootstrap_interval_contains_point_and_sign():
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.3).astype(int)
+    good = y + rng.normal(0, 0.5, 400)
+    bad = y + rng.normal(0, 2.0, 400)
+    r = paired_bootstrap_auroc_difference(y, good, bad, n_boot=300)
+    assert r["low"] <= r["diff"] <= r["high"] and r["low"] > 0

@@ -1,0 +1,491 @@
+"""Tests for DNA sequence encoding, the ViraMiner CSV / FASTA / label readers, windows and k-mer counts."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import itertools
+import os
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Iterator
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from resgenome.data import sequences as S
+from resgenome.errors import InputError
+
+DATA_DIR = os.environ.get("RESGENOME_DATA_DIR")
+PROPERTY = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SEQ300 = "ACGT" * 75
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+@contextlib.contextmanager
+def raises_naming(path: Path, *fragments: str) -> Iterator[None]:
+    """Expect a one-line InputError whose message names ``path`` and contains every fragment."""
+    with pytest.raises(InputError) as excinfo:
+        yield
+    message = str(excinfo.value)
+    assert str(path) in message, message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert "\n" not in message
+
+
+# ------------------------------------------------------------------------------------------------- encoding
+def test_encode_maps_bases_case_and_ambiguity_codes():
+    codes = S.encode("ACGTacgtNnRYSWKMBDHVrysw")
+    assert codes.dtype == np.uint8
+    assert codes.tolist() == [0, 1, 2, 3, 0, 1, 2, 3] + [4] * 16
+    assert S.encode(b"GATTACA").tolist() == [2, 0, 3, 3, 0, 1, 0]
+    assert S.encode(bytearray(b"tt")).tolist() == [3, 3]
+    assert S.encode("").shape == (0,)
+
+
+@pytest.mark.parametrize(
+    "seq, shown, position",
+    [("ACGU", "'U'", "position 4"), ("A-C", "'-'", "position 2"), (b"AC\x00", "byte 0x00", "position 3"),
+     ("ACé", "'é'", "position 3"), (b"A\xff", "byte 0xff", "position 2"), ("acg t", "' '", "position 4")],
+)  # fmt: skip
+def test_encode_rejects_illegal_characters(seq, shown, position):
+    with pytest.raises(InputError) as excinfo:
+        S.encode(seq, source="reads.fa", record="r7")
+    message = str(excinfo.value)
+    assert "reads.fa" in message and "r7" in message and shown in message and position in message
+
+
+def test_one_hot_hand_written():
+    expected = torch.tensor(
+        [[1, 0, 0, 0, 0, 0],   # A
+         [0, 1, 0, 0, 0, 0],   # C
+         [0, 0, 1, 0, 0, 1],   # G
+         [0, 0, 0, 1, 0, 0]],  # T
+        dtype=torch.float32,
+    )  # fmt: skip
+    got = S.one_hot(S.encode("ACGTNg"))
+    assert got.dtype == torch.float32 and got.shape == (4, 6)
+    assert torch.equal(got, expected)
+    assert torch.equal(S.one_hot(S.encode("acgtng")), expected)
+
+
+def test_one_hot_batch_numpy_and_torch_and_n_columns():
+    codes = np.stack([S.encode("AAN"), S.encode("TRC")])
+    expected = torch.tensor(
+        [[[1, 1, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]],
+         [[0, 0, 0], [0, 0, 1], [0, 0, 0], [1, 0, 0]]],
+        dtype=torch.float32,
+    )  # fmt: skip
+    assert torch.equal(S.one_hot(codes), expected)
+    assert torch.equal(S.one_hot(torch.from_numpy(codes)), expected)
+    assert S.one_hot(codes)[:, :, 2].sum(dim=1).tolist() == [0.0, 1.0]  # the N column is all zero
+
+
+def test_one_hot_rejects_bad_codes():
+    with pytest.raises(ValueError):
+        S.one_hot(np.array([0, 5], dtype=np.uint8))
+    with pytest.raises(ValueError):
+        S.one_hot(np.zeros((2, 3, 4), dtype=np.uint8))
+
+
+def test_reverse_complement_known_example_and_round_trip():
+    assert S.decode(S.reverse_complement(S.encode("AACGTNg"))) == "CNACGTT"
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 5, size=(6, 37)).astype(np.uint8)
+    rc = S.reverse_complement(batch)
+    assert rc.shape == batch.shape and rc.dtype == np.uint8
+    assert np.array_equal(S.reverse_complement(rc), batch)
+    assert np.array_equal(rc[2], S.reverse_complement(batch[2]))
+    assert np.array_equal(S.reverse_complement(torch.from_numpy(batch)).numpy(), rc)
+    assert np.array_equal(rc[:, ::-1] == 4, batch == 4)  # N stays N, at the mirrored position
+
+
+def test_decode_and_experiment_of():
+    assert S.decode(S.encode("acgtRYn")) == "ACGTNNN"
+    assert S.decode(torch.tensor([3, 2, 1, 0])) == "TGCA"
+    with pytest.raises(ValueError):
+        S.decode(np.zeros((2, 2), dtype=np.uint8))
+    assert S.experiment_of("seq4977_2014_D3_Diabetes_Hyoty") == "2014_D3_Diabetes_Hyoty"
+    assert S.experiment_of("seq1_x") == "x"
+    assert S.experiment_of("plain") == ""
+
+
+def test_sequence_set_subset_and_experiments():
+    codes = np.arange(12, dtype=np.uint8).reshape(3, 4) % 5
+    ds = S.SequenceSet(["s1_a", "s2_b", "s3_a_c"], codes, np.array([0, 1, 0]), "x.csv")
+    assert len(ds) == 3 and ds.experiments == ["a", "b", "a_c"]
+    sub = ds.subset(np.array([2, 0]))
+    assert sub.ids == ["s3_a_c", "s1_a"] and sub.labels.tolist() == [0, 0]
+    assert np.array_equal(sub.codes, codes[[2, 0]]) and sub.source == "x.csv"
+    assert ds.subset(np.array([False, True, False])).ids == ["s2_b"]
+    with pytest.raises(ValueError):
+        S.SequenceSet(["a"], codes, None, "x")
+
+
+# ------------------------------------------------------------------------------------------------- windows, k-mers
+def test_windows_short_sequence_is_padded_with_n():
+    out, n, padded = S.windows(S.encode("ACGTA"), window=8, stride=4)
+    assert (n, padded) == (1, True)
+    assert out.tolist() == [[0, 1, 2, 3, 0, 4, 4, 4]]
+
+
+def test_windows_exact_length():
+    codes = S.encode("ACGTACGT")
+    out, n, padded = S.windows(codes, window=8, stride=4)
+    assert (n, padded) == (1, False) and np.array_equal(out[0], codes)
+
+
+def test_windows_long_sequence_aligns_last_window_to_the_end():
+    codes = np.arange(10, dtype=np.uint8) % 5
+    out, n, padded = S.windows(codes, window=4, stride=3)
+    assert (n, padded) == (3, False)  # the window at 6 already ends with the sequence: no extra one
+    assert out.tolist() == [[0, 1, 2, 3], [3, 4, 0, 1], [1, 2, 3, 4]]
+    assert S.window_starts(10, 4, 3).tolist() == [0, 3, 6]
+    assert S.window_starts(11, 4, 3).tolist() == [0, 3, 6, 7]
+    assert S.window_starts(450, 300, 150).tolist() == [0, 150]  # coincides with the end: no duplicate
+    assert S.window_starts(400, 300, 150).tolist() == [0, 100]
+    out, n, _ = S.windows(np.arange(11, dtype=np.uint8) % 5, window=4, stride=3)
+    assert n == 4 and out[-1].tolist() == [2, 3, 4, 0]
+
+
+@pytest.mark.parametrize("length, window, stride", [(1, 5, 2), (5, 5, 5), (23, 5, 2), (24, 5, 5), (301, 300, 150),
+                                                    (1000, 300, 150), (17, 4, 4), (17, 4, 1)])  # fmt: skip
+def test_windows_cover_every_base(length, window, stride):
+    codes = (np.arange(length) % 4).astype(np.uint8)
+    out, n, padded = S.windows(codes, window, stride)
+    starts = S.window_starts(length, window, stride)
+    assert out.shape == (n, window) and len(starts) == n and padded == (length < window)
+    covered = np.zeros(length, dtype=bool)
+    for start, row in zip(starts, out):
+        piece = codes[start : start + window]
+        assert np.array_equal(row[: len(piece)], piece)
+        covered[start : start + window] = True
+    assert covered.all()
+    assert len(set(starts.tolist())) == len(starts)
+
+
+def test_windows_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        S.windows(S.encode("ACGT"), window=4, stride=5)  # would skip bases
+    with pytest.raises(ValueError):
+        S.windows(np.zeros(0, dtype=np.uint8))
+
+
+def slow_kmer_counts(codes: np.ndarray, k: int) -> np.ndarray:
+    kmers = {"".join(p): i for i, p in enumerate(itertools.product("ACGT", repeat=k))}
+    out = np.zeros((len(codes), 4**k), dtype=np.float32)
+    for row, seq in enumerate(codes):
+        text = S.decode(seq)
+        for i in range(len(text) - k + 1):
+            if "N" not in text[i : i + k]:
+                out[row, kmers[text[i : i + k]]] += 1
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_kmer_counts_match_slow_reference(k):
+    rng = np.random.default_rng(k)
+    codes = rng.choice(5, size=(7, 29), p=[0.22, 0.22, 0.22, 0.22, 0.12]).astype(np.uint8)
+    got = S.kmer_counts(codes, k)
+    assert got.dtype == np.float32 and got.shape == (7, 4**k)
+    assert np.array_equal(got, slow_kmer_counts(codes, k))
+
+
+def test_kmer_counts_known_values_and_batching():
+    assert S.kmer_counts(S.encode("ACA"), 2).nonzero()[0].tolist() == [1, 4]  # AC = 0*4+1, CA = 1*4+0
+    assert S.kmer_counts(S.encode("AC"), 3).sum() == 0  # shorter than k
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 5, size=(40, 50)).astype(np.uint8)
+    with mock.patch.object(S, "_KMER_SCRATCH", 300):  # forces many small batches
+        assert np.array_equal(S.kmer_counts(codes, 3), slow_kmer_counts(codes, 3))
+
+
+# ------------------------------------------------------------------------------------------------- ViraMiner CSV
+def test_read_viral_csv_accepts_header_crlf_lower_case(tmp_path):
+    path = write(tmp_path / "v.csv", f"seq_id,sequence,label\r\nseq1_exp_A,{SEQ300.lower()},1\r\n\r\nseq2_B,{'N' * 300},0\r\n")
+    ds = S.read_viral_csv(path)
+    assert ds.ids == ["seq1_exp_A", "seq2_B"] and ds.experiments == ["exp_A", "B"]
+    assert ds.codes.shape == (2, 300) and ds.codes.dtype == np.uint8
+    assert ds.labels.dtype == np.int64 and ds.labels.tolist() == [1, 0]
+    assert S.decode(ds.codes[0]) == SEQ300 and set(ds.codes[1].tolist()) == {4}
+    assert ds.source == str(path)
+
+
+def test_read_viral_csv_other_length(tmp_path):
+    path = write(tmp_path / "short.csv", "a_x,ACGT,0\nb_x,TTTT,1\n")
+    assert S.read_viral_csv(path, length=None).codes.shape == (2, 4)
+    assert S.read_viral_csv(path, length=4).codes.tolist() == [[0, 1, 2, 3], [3, 3, 3, 3]]
+    with raises_naming(path, "line 2", "same length"):
+        S.read_viral_csv(write(tmp_path / "short.csv", "a_x,ACGT,0\nb_x,TTT,1\n"), length=None)
+
+
+CSV_ERRORS = [
+    ("", ["empty"]),
+    ("\n  \n", ["empty"]),
+    (f"s1_a,{SEQ300},1\ns2_a,{SEQ300}\n", ["line 2", "3 comma-separated fields"]),
+    (f"s1_a,{SEQ300},1\ns2_a,{SEQ300},0,extra\n", ["line 2", "3 comma-separated fields"]),
+    (f"s1_a,{SEQ300},1\ns2_a,,0\n", ["line 2", "empty sequence"]),
+    (f"s1_a,{SEQ300},1\n,{SEQ300},0\n", ["line 2", "empty seq_id"]),
+    (f"s1_a,{SEQ300},1\ns2_a,{SEQ300[:-1]}U,0\n", ["line 2", "s2_a", "'U'", "position 300"]),
+    (f"s1_a,{SEQ300},1\ns2_a,{SEQ300},2\n", ["line 2", "'2'", "not 0 or 1"]),
+    (f"s1_a,{SEQ300},1\ns2_a,{SEQ300},yes\n", ["line 2", "'yes'"]),
+    (f"s1_a,{SEQ300},1\ns2_a,{SEQ300}A,0\n", ["line 2", "301 bp", "300 bp"]),
+    (f"s1_a,{SEQ300},1\ns2_a,{SEQ300},0\ns1_a,{SEQ300},0\n", ["line 3", "line 1", "'s1_a'"]),
+    ("seq_id,sequence,label\n", ["no sequences"]),
+    (b"s1_a,ACGT\x00,1\n", ["line 1", "binary"]),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["line 3", "binary"]),
+    (b"\xff\xfe,ACGT,1\n", ["line 1", "UTF-8"]),
+]
+
+
+@pytest.mark.parametrize("content, fragments", CSV_ERRORS)
+def test_read_viral_csv_errors(tmp_path, content, fragments):
+    path = write(tmp_path / "bad.csv", content)
+    with raises_naming(path, *fragments):
+        S.read_viral_csv(path)
+
+
+def test_read_viral_csv_missing_file_and_directory(tmp_path):
+    with raises_naming(tmp_path / "nope.csv", "not found"):
+        S.read_viral_csv(tmp_path / "nope.csv")
+    with raises_naming(tmp_path, "directory"):
+        S.read_viral_csv(tmp_path)
+
+
+def test_read_viral_csv_is_fast(tmp_path):
+    rng = np.random.default_rng(0)
+    letters = np.frombuffer(b"ACGT", dtype=np.uint8)
+    seqs = letters[rng.integers(0, 4, size=(20_000, 300))]
+    lines = [f"seq{i}_e{i % 3},{row.tobytes().decode()},{i % 2}" for i, row in enumerate(seqs)]
+    path = write(tmp_path / "big.csv", "\n".join(lines) + "\n")
+    start = time.perf_counter()
+    ds = S.read_viral_csv(path)
+    elapsed = time.perf_counter() - start
+    assert len(ds) == 20_000 and np.array_equal(ds.codes, S._LOOKUP[seqs])
+    assert elapsed < 1.0, elapsed
+
+
+@pytest.mark.skipif(DATA_DIR is None, reason="RESGENOME_DATA_DIR is not set")
+def test_read_shared_viraminer_devset_test():
+    path = Path(DATA_DIR) / "viral" / "devset_test.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    ds = S.read_viral_csv(path)
+    assert len(ds) == 2364 and ds.codes.shape == (2364, 300)
+    assert int(ds.labels.sum()) == 63
+    assert len(set(ds.ids)) == 2364 and all(ds.experiments)
+    assert S.read_sequences(path).ids == ds.ids  # content dispatch finds the CSV
+
+
+# ------------------------------------------------------------------------------------------------- FASTA
+def gzip_bytes(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+def test_read_fasta_multiline_lower_case_crlf(tmp_path):
+    path = write(tmp_path / "a.fa", b"\r\n>r1 some description\r\nACGT\r\nac\r\n>r2\nNNNN\ngg\n\n>r3\nT")
+    assert list(S.read_fasta(path)) == [("r1", b"ACGTac"), ("r2", b"NNNNgg"), ("r3", b"T")]
+
+
+def test_read_fasta_gzip_is_detected_by_content(tmp_path):
+    path = write(tmp_path / "reads.fasta", gzip_bytes(b">x\nACGT\n>y\nTT\n"))  # no .gz suffix
+    assert list(S.read_fasta(path)) == [("x", b"ACGT"), ("y", b"TT")]
+    plain = write(tmp_path / "plain.fa.gz", b">x\nACGT\n")  # .gz suffix but not compressed
+    assert list(S.read_fasta(plain)) == [("x", b"ACGT")]
+
+
+def test_read_fasta_long_lines_across_blocks(tmp_path):
+    rng = np.random.default_rng(3)
+    seq = np.frombuffer(b"ACGTacgtN", dtype=np.uint8)[rng.integers(0, 9, 2_500_000)].tobytes()
+    path = write(tmp_path / "long.fa.gz", gzip_bytes(b">long\n" + seq + b"\r\n>" + b"h" * 3000 + b" d\n" + seq[:7]))
+    records = list(S.read_fasta(path))
+    assert [r for r, _ in records] == ["long", "h" * 3000]
+    assert records[0][1] == seq and records[1][1] == seq[:7]
+
+
+def test_read_fasta_memory_is_about_one_record(tmp_path):
+    size = 8_000_000
+    path = write(tmp_path / "one_line.fa", b">big\n" + b"ACGT" * (size // 4) + b"\n>tail\nA\n")
+    tracemalloc.start()
+    try:
+        records = S.read_fasta(path)
+        record, seq = next(records)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert record == "big" and len(seq) == size
+    assert peak < 1.25 * size + 3 * S._BLOCK, peak  # the record once (plus growth slack) and a few blocks
+    records.close()
+
+
+def test_iter_fasta_codes(tmp_path):
+    path = write(tmp_path / "c.fa", ">a\nACGTN\nac\n>b\nT\n")
+    whole = list(S.iter_fasta_codes(path))
+    assert [(r, c.tolist()) for r, c in whole] == [("a", [0, 1, 2, 3, 4, 0, 1]), ("b", [3])]
+    pieces = list(S.iter_fasta_codes(path, chunk_bases=3))
+    assert [(r, c.tolist()) for r, c in pieces] == [("a", [0, 1, 2]), ("a", [3, 4, 0]), ("a", [1]), ("b", [3])]
+
+
+FASTA_ERRORS = [
+    (b"", ["empty"]),
+    (b"\n \n\r\n", ["empty"]),
+    (b"ACGT\n>r1\nACGT\n", ["line 1", "not a FASTA file"]),
+    (b"\n\nseq_id,sequence,label\n", ["line 3", "not a FASTA file"]),
+    (b">r1\nACGT\n>r2\n>r3\nAC\n", ["'r2'", "line 3", "no sequence"]),
+    (b">r1\nACGT\n>r2 only a header", ["'r2'", "line 3", "no sequence"]),
+    (b">r1\nACGT\n>  \nAC\n", ["line 3", "without an id"]),
+    (b">r1\nACGT\n>r2\nAC\nGGUA\n", ["'r2'", "line 5", "'U'", "base 5"]),
+    (b">r1\nAC-GT\n", ["'r1'", "line 2", "'-'", "base 3"]),
+    (b">r1\nACGT\n>r2\nA\n>r1\nC\n", ["'r1'", "line 5", "line 1", "unique"]),
+    (b">r1\nAC\x00\x00GT\n", ["'r1'", "line 2", "binary"]),
+    (b">r1\xff\xfe\nACGT\n", ["line 1", "UTF-8"]),
+    (b">r\x001\nACGT\n", ["line 1", "binary"]),
+    (b"\x00\x01\x02\x03", ["line 1", "binary", "not a FASTA file"]),
+    (gzip_bytes(b">r1\nACGT\n>r2\n" + b"ACGT" * 5000)[:-30], ["truncated or corrupt gzip"]),
+    (gzip_bytes(b"")[:5], ["truncated or corrupt gzip"]),
+    (b"\x1f\x8bnot really gzip at all", ["truncated or corrupt gzip"]),
+    (gzip_bytes(b""), ["empty"]),
+]
+
+
+@pytest.mark.parametrize("content, fragments", FASTA_ERRORS)
+def test_read_fasta_errors(tmp_path, content, fragments):
+    path = write(tmp_path / "bad.fa", content)
+    with raises_naming(path, *fragments):
+        list(S.read_fasta(path))
+
+
+def test_read_fasta_validate_false_passes_characters_through(tmp_path):
+    path = write(tmp_path / "u.fa", ">r1\nACGU\n")
+    assert list(S.read_fasta(path, validate=False)) == [("r1", b"ACGU")]
+    with pytest.raises(InputError, match="r1"):
+        [S.encode(seq, source=str(path), record=r) for r, seq in S.read_fasta(path, validate=False)]
+
+
+def test_read_fasta_missing_file_and_directory_fail_at_call(tmp_path):
+    with raises_naming(tmp_path / "nope.fa", "not found"):
+        S.read_fasta(tmp_path / "nope.fa")  # no iteration needed
+    with raises_naming(tmp_path, "directory"):
+        S.read_fasta(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------------- labels, dispatch
+def test_read_label_tsv(tmp_path):
+    path = write(tmp_path / "l.tsv", "seq_id\tlabel\r\na\t1\r\nb\t0\r\n\r\n")
+    assert S.read_label_tsv(path) == {"a": 1, "b": 0}
+    assert S.read_label_tsv(write(tmp_path / "n.tsv", "a\t0\n")) == {"a": 0}
+
+
+@pytest.mark.parametrize(
+    "content, fragments",
+    [("", ["empty"]), ("a\t1\nb\t2\n", ["line 2", "'2'"]), ("a\t1\nb 1\n", ["line 2", "tab-separated"]),
+     ("a\t1\nb\t0\na\t0\n", ["line 3", "line 1", "'a'"]), ("id\tlabel\n", ["no labels"]),
+     ("a\t1\n\t0\n", ["line 2", "empty seq_id"]), (b"a\t1\n\x00\x00", ["line 2", "binary"])],
+)  # fmt: skip
+def test_read_label_tsv_errors(tmp_path, content, fragments):
+    path = write(tmp_path / "bad.tsv", content)
+    with raises_naming(path, *fragments):
+        S.read_label_tsv(path)
+
+
+def test_read_sequences_fasta_with_labels(tmp_path):
+    fasta = write(tmp_path / "s.fa.gz", gzip_bytes(b">s1_e1\nACGT\n>s2_e2\nacgn\n"))
+    labels = write(tmp_path / "s.tsv", "s2_e2\t0\ns1_e1\t1\nunused\t0\n")
+    ds = S.read_sequences(fasta, labels, length=4)
+    assert ds.ids == ["s1_e1", "s2_e2"] and ds.labels.tolist() == [1, 0]
+    assert ds.codes.tolist() == [[0, 1, 2, 3], [0, 1, 2, 4]] and ds.experiments == ["e1", "e2"]
+    unlabelled = S.read_sequences(fasta, length=None)
+    assert unlabelled.labels is None and unlabelled.codes.shape == (2, 4)
+
+
+def test_read_sequences_errors(tmp_path):
+    fasta = write(tmp_path / "s.fa", ">s1\nACGT\n>s2\nACGT\n>s3\nAC\n")
+    labels = write(tmp_path / "s.tsv", "s1\t1\n")
+    complete = write(tmp_path / "t.fa", ">s1\nACGT\n>s2\nACGT\n>s3\nACGT\n")
+    with raises_naming(labels, "'s2'", str(complete), "2 of 3"):
+        S.read_sequences(complete, labels, length=4)
+    with raises_naming(fasta, "'s3'", "2 bp", "4 bp"):
+        S.read_sequences(fasta, length=4)
+    with raises_naming(fasta, "'s3'", "2 bp"):
+        S.read_sequences(fasta, length=None)
+    with raises_naming(fasta, "'s1'", "300"):
+        S.read_sequences(fasta)
+    csv = write(tmp_path / "v.csv", f"s1_a,{SEQ300},1\n")
+    assert S.read_sequences(csv).labels.tolist() == [1]
+    with raises_naming(labels, str(csv), "carries its own labels"):
+        S.read_sequences(csv, labels)
+    with raises_naming(tmp_path / "missing.fa", "not found"):
+        S.read_sequences(tmp_path / "missing.fa")
+
+
+# ------------------------------------------------------------------------------------------------- properties
+FASTA_BYTES = st.binary(max_size=300) | st.lists(
+    st.sampled_from([b">", b"r1", b" ", b"\n", b"\r\n", b"ACGT", b"acgtn", b"U", b"\x00", b"\xff", b",", b"0", b"1",
+                     b"\t"]),
+    max_size=40,
+).map(b"".join)  # fmt: skip
+ANY_BYTES = FASTA_BYTES | FASTA_BYTES.map(gzip_bytes) | FASTA_BYTES.map(lambda b: gzip_bytes(b)[: len(b) // 2])
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("property") / "input"
+
+
+@PROPERTY
+@given(data=ANY_BYTES, block=st.integers(1, 16))
+def test_readers_raise_only_input_error(scratch, data, block):
+    write(scratch, data)
+    with mock.patch.object(S, "_BLOCK", block):
+        for read in (lambda p: list(S.read_fasta(p)), lambda p: S.read_viral_csv(p, length=None),
+                     S.read_label_tsv, lambda p: S.read_sequences(p, length=None)):  # fmt: skip
+            try:
+                read(scratch)
+            except InputError as exc:
+                assert str(scratch) in str(exc)
+
+
+RECORD_IDS = st.text(st.characters(whitelist_categories=("L", "N"), whitelist_characters="_.|-:"), min_size=1,
+                     max_size=12)  # fmt: skip
+RECORDS = st.lists(st.tuples(RECORD_IDS, st.text("ACGTNacgtn", min_size=1, max_size=80)), min_size=1, max_size=6,
+                   unique_by=lambda r: r[0])  # fmt: skip
+
+
+@PROPERTY
+@given(records=RECORDS, width=st.integers(1, 90), newline=st.sampled_from(["\n", "\r\n"]), compress=st.booleans(),
+       block=st.integers(1, 64), description=st.sampled_from(["", " desc", "\tx y"]))  # fmt: skip
+def test_fasta_round_trip(scratch, records, width, newline, compress, block, description):
+    text = "".join(
+        f">{rid}{description}{newline}"
+        + "".join(seq[i : i + width] + newline for i in range(0, len(seq), width))
+        for rid, seq in records
+    )
+    data = text.encode("utf-8")
+    write(scratch, gzip_bytes(data) if compress else data)
+    with mock.patch.object(S, "_BLOCK", block):
+        got = list(S.read_fasta(scratch))
+    assert [rid for rid, _ in got] == [rid for rid, _ in records]
+    for (_, seq), (_, raw) in zip(records, got):
+        assert raw == seq.encode()
+        assert S.decode(S.encode(raw)) == seq.upper()
+
+
+@PROPERTY
+@given(codes=st.lists(st.lists(st.integers(0, 4), min_size=7, max_size=7), min_size=1, max_size=5))
+def test_one_hot_columns_sum_to_one_except_n(codes):
+    array = np.array(codes, dtype=np.uint8)
+    x = S.one_hot(array)
+    assert x.shape == (len(codes), 4, 7)
+    sums = x.sum(dim=1).numpy()
+    assert np.array_equal(sums, (array != 4).astype(np.float32))
+    assert np.array_equal(x.argmax(dim=1).numpy()[array != 4], array[array != 4])

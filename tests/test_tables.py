@@ -1,0 +1,108 @@
+"""Super-enhancer table reading, validation messages and the Eq. 1-4 scaler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from resgenome.data.tables import FEATURES, Scaler, read_table
+from resgenome.errors import InputError
+
+from .conftest import write_se_table
+
+
+def test_reads_features_in_paper_order(se_csv):
+    table = read_table(se_csv)
+    assert table.X.shape == (600, 36)
+    assert table.features == FEATURES
+    assert set(np.unique(table.y)) == {0, 1}
+    assert table.chrom[0] == "chr1"
+
+
+def test_real_table(mesc_csv):
+    table = read_table(mesc_csv)
+    assert len(table) == 8878
+    assert int(table.y.sum()) == 551
+    # the paper's Table 1 order, not the file's: DNaseI is the 5th feature, Brd4 the 13th
+    assert table.features[4] == "DNaseI" and table.features[12] == "Brd4"
+
+
+def test_unlabelled_table_for_prediction(tmp_path):
+    path = write_se_table(tmp_path / "u.csv", labels=False)
+    assert read_table(path, require_labels=False).y is None
+    with pytest.raises(InputError, match="missing column.*Class"):
+        read_table(path)
+
+
+def _corrupt(path, line: int, column: str, value: str):
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[line - 1].split(",")
+    cells[header.index(column)] = value
+    lines[line - 1] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    "column,value,message",
+    [
+        ("H3K27ac", "abc", r"line 5, column H3K27ac: 'abc' is not a finite number"),
+        ("Sox2", "nan", r"line 5, column Sox2"),
+        ("Sox2", "inf", r"line 5, column Sox2"),
+        ("Brd4", "", r"line 5, column Brd4: missing value"),
+        ("Class", "XE", r"line 5, column Class: 'XE' is not a class; expected SE or TE"),
+    ],
+)
+def test_bad_values_name_file_line_column(se_csv, column, value, message):
+    _corrupt(se_csv, 5, column, value)
+    with pytest.raises(InputError, match=message) as err:
+        read_table(se_csv)
+    assert str(se_csv) in str(err.value)
+
+
+def test_missing_and_renamed_columns(se_csv):
+    text = se_csv.read_text().replace("H3K27ac", "H3K27AC", 1)
+    se_csv.write_text(text)
+    with pytest.raises(InputError, match=r"line 1: missing column\(s\) H3K27ac"):
+        read_table(se_csv)
+
+
+@pytest.mark.parametrize("content,message", [(b"", "empty"), (b"\x00\x01\x02binary", "binary"),
+                                             (b"chrom,start,end,Class\n", "missing column")])  # fmt: skip
+def test_empty_binary_header_only(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        read_table(path)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        read_table(tmp_path / "nope.csv")
+    with pytest.raises(InputError, match="is a directory"):
+        read_table(tmp_path)
+
+
+def test_per_feature_scaler_uses_training_statistics_only():
+    rng = np.random.default_rng(1)
+    train = rng.normal(5, 2, size=(200, 3))
+    scaler = Scaler("per-feature").fit(train)
+    Z = scaler.transform(train)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(Z.std(axis=0), 1, atol=1e-4)
+    # Eq. 1 corrected: min-max scaling divides by the range (the misprint would add it)
+    lo, hi = train.min(0), train.max(0)
+    s = scaler.stats
+    np.testing.assert_allclose(s["mean"], ((train - lo) / (hi - lo)).mean(0))
+    # test rows are scaled with the training statistics, not their own
+    test = train[:5] + 100
+    assert (scaler.transform(test) > 10).all()
+    restored = Scaler.from_state(scaler.state())
+    np.testing.assert_array_equal(restored.transform(test), scaler.transform(test))
+
+
+def test_per_sample_scaler_is_per_row():
+    X = np.array([[1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]])
+    Z = Scaler("per-sample").fit(X[:1]).transform(X)
+    np.testing.assert_allclose(Z[0], Z[1], atol=1e-6)  # each row scaled across its own values
+    np.testing.assert_allclose(Z.mean(axis=1), 0, atol=1e-6)
