@@ -47,3 +47,22 @@ def test_paired_bootstrap_interval_contains_point_and_sign():
     bad = y + rng.normal(0, 2.0, 400)
     r = paired_bootstrap_auroc_difference(y, good, bad, n_boot=300)
     assert r["low"] <= r["diff"] <= r["high"] and r["low"] > 0
+
+
+def test_pooled_bootstrap_of_one_set_is_the_paired_bootstrap():
+    from sklearn.metrics import roc_auc_score
+
+    from resgenome.metrics import _auroc_rows, pooled_paired_bootstrap_auroc_difference
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(300) < 0.2).astype(int)
+    a = y + rng.normal(0, 1, 300)
+    b = np.round(y * 0.5 + rng.normal(0, 1, 300), 1)  # ties, as rounded scores have
+    assert _auroc_rows(y[None], b[None])[0] == pytest.approx(roc_auc_score(y, b))
+    pooled = pooled_paired_bootstrap_auroc_difference([(y, a, b)], n_boot=300, seed=0)
+    single = paired_bootstrap_auroc_difference(y, a, b, n_boot=300, seed=0)
+    assert pooled["diff"] == pytest.approx(single["diff"])
+    assert pooled["low"] == pytest.approx(single["low"]) and pooled["high"] == pytest.approx(single["high"])
+    # two repeats, one in each direction: the mean difference is zero and the interval straddles it
+    both = pooled_paired_bootstrap_auroc_difference([(y, a, b), (y, b, a)], n_boot=300)
+    assert both["diff"] == pytest.approx(0.0, abs=1e-12) and both["low"] < 0 < both["high"]

@@ -22,7 +22,7 @@ from resgenome.data import sequences as S
 from resgenome.errors import InputError
 
 DATA_DIR = os.environ.get("RESGENOME_DATA_DIR")
-PROPERTY = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SEQ300 = "ACGT" * 75
 
 
@@ -212,7 +212,8 @@ def test_kmer_counts_known_values_and_batching():
 
 # ------------------------------------------------------------------------------------------------- ViraMiner CSV
 def test_read_viral_csv_accepts_header_crlf_lower_case(tmp_path):
-    path = write(tmp_path / "v.csv", f"seq_id,sequence,label\r\nseq1_exp_A,{SEQ300.lower()},1\r\n\r\nseq2_B,{'N' * 300},0\r\n")
+    content = f"seq_id,sequence,label\r\nseq1_exp_A,{SEQ300.lower()},1\r\n\r\nseq2_B,{'N' * 300},0\r\n"
+    path = write(tmp_path / "v.csv", content)
     ds = S.read_viral_csv(path)
     assert ds.ids == ["seq1_exp_A", "seq2_B"] and ds.experiments == ["exp_A", "B"]
     assert ds.codes.shape == (2, 300) and ds.codes.dtype == np.uint8

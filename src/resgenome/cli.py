@@ -58,14 +58,24 @@ def _run_training(task: str, **kw) -> None:
     opts = RunOptions(
         model=kw["model"], split=kw["split"], seed=kw["seed"], preset=kw["preset"], width=kw["width"],
         normalize=kw.get("normalize", "per-feature"), holdout=list(kw["holdout"]),
-        use_length=kw.get("use_length", False), train=cfg,
+        use_length=kw.get("use_length", False), kmer=kw.get("kmer", 6), train=cfg,
     )  # fmt: skip
     data = kw["data"]
     if task == "superenhancer" and kw.get("use_length"):
         from .tasks import get_task
 
         data = get_task(task).load(data, use_length=True)
-    metrics = train_model(task, data, opts, kw["out"], resume=kw["resume"], log=None if kw["quiet"] else _echo)
+    if task == "viral" and kw.get("labels"):
+        from .tasks import get_task
+
+        data = get_task(task).load(data, labels=kw["labels"])
+    from .parallel import process_group
+
+    with process_group(kw["device"]) as (rank, _world):  # a no-op unless started by torchrun
+        log = None if kw["quiet"] or rank != 0 else _echo
+        metrics = train_model(task, data, opts, kw["out"], resume=kw["resume"], log=log)
+    if rank != 0:
+        return
     _echo(f"wrote {kw['out']}/model.pt, metrics.json, history.csv and figures")
     if metrics.get("warning"):
         _echo("warning: " + metrics["warning"])
@@ -128,9 +138,13 @@ def train_superenhancer(**kw) -> None:
 
 @train.command("viral")
 @_shared_training_options
+@click.option("--kmer", default=6, show_default=True, type=click.IntRange(3, 7),
+              help="k of the k-mer counts of kmer-rf / kmer-logreg.")  # fmt: skip
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="seq_id<TAB>label file (1 = viral) when --data is FASTA.")  # fmt: skip
 def train_viral(**kw) -> None:
-    """Viral vs non-viral 300-bp DNA (models: resvg, viraminer, kmer-rf, kmer-logreg; splits: fullset, random,
-    experiment)."""
+    """Viral vs non-viral 300-bp DNA (models: resvg, viraminer, viraminer-staged, kmer-rf, kmer-logreg; splits:
+    fullset, random, experiment)."""
     _run_training("viral", **kw)
 
 
@@ -139,11 +153,13 @@ def train_viral(**kw) -> None:
 @click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="DIR/model.pt")
 @click.option("--data", required=True, help="Labelled data of the model's task (path or registry name).")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
-def evaluate(model_path: Path, data: str, out: Path) -> None:
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="Viral task: seq_id<TAB>label file when --data is FASTA.")  # fmt: skip
+def evaluate(model_path: Path, data: str, out: Path, labels: Path | None) -> None:
     """Evaluate a saved model on labelled data at its saved threshold (metrics.json under `test`)."""
     from .pipeline import evaluate_model
 
-    metrics = evaluate_model(model_path, data, out)
+    metrics = evaluate_model(model_path, data, out, labels=labels)
     t = metrics["test"]
     auroc = "n/a" if t["auroc"] is None else f"{t['auroc']:.4f}"
     _echo(f"{metrics['model']} on {data}: AUROC {auroc}, F1 {t['f1']:.4f}, accuracy {t['accuracy']:.4f}")
@@ -165,6 +181,92 @@ def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> N
 
     n = predict_table(model_path, input_path, output)
     _echo(f"wrote {n} predictions to {output}")
+
+
+@predict.command("viral")
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="DIR/model.pt")
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
+              help="FASTA, FASTA.gz or ViraMiner CSV; sequences of any length.")  # fmt: skip
+@click.option("--output", required=True, type=click.Path(path_type=Path), help="TSV to write.")
+@click.option("--stride", default=150, show_default=True, type=click.IntRange(1),
+              help="Step between the windows of a long sequence.")  # fmt: skip
+@click.option("--per-window", is_flag=True, help="One row per window (seq_id, start, end, score).")
+@click.option("--both-strands", is_flag=True, help="Average each window's score with its reverse complement's.")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--shard", default=None, metavar="I/N",
+              help="Score records k with k % N == I only (I from 0); join the parts with merge-predictions.")  # fmt: skip
+@click.option("--skip-invalid", is_flag=True,
+              help="Skip records with illegal characters; list them in OUTPUT.skipped.tsv.")  # fmt: skip
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict_viral(model_path: Path, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
+    """Score contigs: TSV of seq_id, length, n_windows, score (max over windows), score_mean, label, padded."""
+    from .predict import predict_viral as run_prediction
+
+    stats = run_prediction(model_path, input_path, output, device=None if device == "auto" else device,
+                           progress=not quiet, **kw)  # fmt: skip
+    skipped = f"; skipped {stats['skipped']} invalid records (see {output}.skipped.tsv)" if kw["skip_invalid"] else ""
+    _echo(f"wrote {stats['records']} records ({stats['windows']} windows, {stats['viral']} viral) to {output}{skipped}")
+
+
+@cli.command("merge-predictions")
+@click.option("--output", required=True, type=click.Path(path_type=Path))
+@click.argument("parts", nargs=-1, required=True, type=click.Path(path_type=Path))
+def merge_predictions(output: Path, parts: tuple[Path, ...]) -> None:
+    """Join the --shard parts of `predict viral` back into input order."""
+    from .predict import merge_predictions as merge
+
+    n = merge(list(parts), output)
+    _echo(f"wrote {n} rows to {output}")
+
+
+# ---------------------------------------------------------------------------------------------- bench
+@cli.command()
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="JSON file to write.")
+@click.option("--models", multiple=True, metavar="NAMES",
+              help="Models to measure, comma-separated or repeated (default: ressen, deepsen, resvg-cpu, resvg-paper,"
+                   " viraminer; also viraminer-cpu).")  # fmt: skip
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--quick", is_flag=True, help="Smoke run in seconds: tiny sizes, one repeat; numbers not meaningful.")
+@click.option("--predict/--no-predict", default=True, show_default=True, help="Also time `predict viral`.")
+@click.option("--predict-mbp", multiple=True, type=click.FloatRange(min=0.001), metavar="MBP",
+              help="Input size(s) of the predict run in Mbp, repeatable (default 5; 0.02 with --quick).")  # fmt: skip
+def bench(out: Path, models: tuple[str, ...], device: str, quick: bool, predict: bool,
+          predict_mbp: tuple[float, ...]) -> None:  # fmt: skip
+    """Measure this machine's matmul peak and memory bandwidth, each model's throughput and MFU, and predict speed."""
+    from .bench import markdown_table, run_bench
+
+    names = [n.strip() for group in models for n in group.split(",") if n.strip()]
+    result = run_bench(out, models=names or None, device=device, quick=quick, predict=predict,
+                       predict_mbp=list(predict_mbp) or None, log=_echo)  # fmt: skip
+    click.echo(markdown_table(result))
+    _echo(f"wrote {out}")
+
+
+# ---------------------------------------------------------------------------------------------- reproduce
+@cli.command()
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Output folder; rerunning with the same folder skips finished runs.")  # fmt: skip
+@click.option("--preset", type=click.Choice(["smoke", "cpu", "paper"]), default="cpu", show_default=True,
+              help="smoke: < 2 min, tests only; cpu: < 20 min on 2 cores; paper: the paper's widths (GPU).")  # fmt: skip
+@click.option("--seeds", type=click.IntRange(1), default=None,
+              help="Seeds for every protocol (default: the preset's; cpu: 3 grouped, 1 paper and honest).")  # fmt: skip
+@click.option("--task", type=click.Choice(["superenhancer", "viral", "both"]), default="both", show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder holding the datasets (default: $RESGENOME_DATA_DIR, then the download cache).")  # fmt: skip
+@click.option("--quiet", is_flag=True, help="No progress bars or per-run lines.")
+def reproduce(out: Path, preset: str, seeds: int | None, task: str, data_dir: Path | None, quiet: bool) -> None:
+    """The paper's comparison redone: every model, identical splits, three protocols; writes OUT/report.html."""
+    from .reproduce import reproduce as run_reproduction
+
+    summary = run_reproduction(out, preset=preset, seeds=seeds, task=task, data_dir=data_dir,
+                               log=None if quiet else _echo, progress=not quiet)  # fmt: skip
+    click.echo(summary["text"])
+    for name, sentences in summary["reading"].items():
+        click.echo(f"\n{name}:")
+        for sentence in sentences:
+            click.echo(f"- {sentence}")
+    click.echo(f"\nreport: {summary['report']}")
 
 
 # ---------------------------------------------------------------------------------------------- entry points

@@ -41,6 +41,7 @@ class RunOptions:
     holdout: list[str] = field(default_factory=list)
     use_length: bool = False
     kmer: int = 6
+    classical_params: dict = field(default_factory=dict)  # e.g. {"n_estimators": 50} for a quick forest
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -108,7 +109,8 @@ def train_model(
         state = model.state_dict()
         kind = "neural"
     else:
-        estimator = classical.make_estimator(opts.model, seed=opts.seed, class_weight=opts.train.class_weight)
+        estimator = classical.make_estimator(opts.model, seed=opts.seed, class_weight=opts.train.class_weight,
+                                             **opts.classical_params)  # fmt: skip
         estimator.fit(task.classical_inputs(train_set, prep), task.labels(train_set))
         exported = classical.export(estimator)
         config = {}
@@ -192,11 +194,19 @@ def load_model(path: str | os.PathLike, task: str | None = None):
     return ckpt, scorer
 
 
-def evaluate_model(model_path, data, out) -> dict:
-    """Score a labelled data set with a saved model at its saved threshold; write metrics.json under ``test``."""
+def evaluate_model(model_path, data, out, *, labels=None) -> dict:
+    """Score a labelled data set with a saved model at its saved threshold; write metrics.json under ``test``.
+
+    ``labels``: for the viral task, a ``seq_id<TAB>label`` file when ``data`` is FASTA.
+    """
     ckpt, scorer = load_model(model_path)
     task = get_task(ckpt["task"])
-    dataset = task.load(data, **_load_options(ckpt))
+    options = _load_options(ckpt)
+    if labels is not None:
+        if ckpt["task"] != "viral":
+            raise ResgenomeError("--labels is for FASTA data of the viral task")
+        options["labels"] = labels
+    dataset = task.load(data, **options)
     out = check_writable_dir(out)
     scores = scorer(dataset)
     y = task.labels(dataset)

@@ -22,6 +22,7 @@ from torch import nn
 
 from .io import atomic_path
 from .metrics import classification_metrics
+from .parallel import block_of, dump_rank_state, gather_rows, shard_order, sync_buffers
 
 Transform = Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -64,6 +65,11 @@ class ArrayData:
     def __len__(self) -> int:
         return len(self.y)
 
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``idx`` as the model sees them: (inputs after ``transform``, labels). ``resgenome bench`` times it."""
+        xb, yb = self.X[idx], self.y[idx]
+        return (xb if self.transform is None else self.transform(xb)), yb
+
 
 @dataclass
 class TrainResult:
@@ -98,8 +104,33 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
+def bf16_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 in hardware (CPU: AVX512-BF16 or AMX; CUDA: compute capability >= 8).
+
+    Elsewhere PyTorch emulates bf16, which is several times slower than fp32 (see ``resgenome bench``).
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor, *,
+               precision: str = "fp32", weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on a batch already on the model's device; returns (loss, logits), both detached.
+
+    The trainer's only step, shared with ``resgenome bench`` so that what is measured is what trains.
+    """
+    with _autocast(xb.device, precision):
+        logits = net(xb)
+        loss = F.cross_entropy(logits.float(), yb, weight=weight)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -140,8 +171,12 @@ def predict_proba(model: nn.Module, X: torch.Tensor, **kwargs) -> np.ndarray:
 
 
 def _validate(model, data: ArrayData, cfg: TrainConfig, device, weight) -> tuple[float, float, dict]:
-    logits = predict_logits(model, data.X, transform=data.transform, device=device, precision=cfg.precision,
+    rank, world = distributed()
+    rows = block_of(len(data), rank, world)  # under torchrun each rank scores a block; all ranks get every logit
+    logits = predict_logits(model, data.X[rows], transform=data.transform, device=device, precision=cfg.precision,
                             batch_size=max(cfg.batch_size, 512))
+    if world > 1:
+        logits = gather_rows(logits, len(data), world, device)
     loss = F.cross_entropy(logits, data.y, weight=weight).item()
     scores = torch.softmax(logits, dim=1)[:, 1].numpy()
     metrics = classification_metrics(data.y.numpy(), scores, 0.5)
@@ -166,11 +201,14 @@ def fit(
     """
     rank, world = distributed()
     device = pick_device(cfg.device)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed + rank)  # ranks draw different dropout masks; rank 0 (and a single process) as before
     model.to(device)
     net: nn.Module = model
     if world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = None if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.precision == "bf16" and device.type == "cpu" and not bf16_native(device) and log and rank == 0:
+        log("warning: this CPU has no bf16 instructions (AVX512-BF16 / AMX); --precision bf16 will be slower than fp32")
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     weight = None
     if cfg.class_weight:
@@ -203,7 +241,7 @@ def fit(
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
         net.train()
-        order = _epoch_order(n, cfg.seed, epoch)[rank::world]
+        order = shard_order(_epoch_order(n, cfg.seed, epoch), rank, world)
         total_loss = total_correct = total_seen = 0.0
         batches = range(0, len(order), cfg.batch_size)
         bar = _progress(batches, f"epoch {epoch}/{cfg.epochs}", cfg.progress and rank == 0)
@@ -211,22 +249,18 @@ def fit(
             idx = order[i : i + cfg.batch_size]
             if len(idx) < 2 and len(order) > 1:  # BatchNorm cannot train on a single sample
                 continue
-            xb, yb = train.X[idx], train.y[idx]
-            if train.transform is not None:
-                xb = train.transform(xb)
+            xb, yb = train.batch(idx)
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            with _autocast(device, cfg.precision):
-                logits = net(xb)
-                loss = F.cross_entropy(logits.float(), yb, weight=weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, logits = train_step(net, optimizer, xb, yb, precision=cfg.precision, weight=weight)
             total_loss += loss.item() * len(yb)
             total_correct += (logits.argmax(1) == yb).sum().item()
             total_seen += len(yb)
+        sync_buffers(model, world)
         sums = torch.tensor([total_loss, total_correct, total_seen], dtype=torch.float64)
-        if world > 1:
+        if world > 1:  # NCCL reduces on the GPU only
+            sums = sums.to(device)
             dist.all_reduce(sums)
+            sums = sums.cpu()
         train_loss, train_acc = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
         val_loss, val_acc, val_metrics = _validate(model, validation, cfg, device, val_weight)
         score = val_metrics.get(cfg.selection_metric)
@@ -254,6 +288,7 @@ def fit(
             break
     if result.best_state is None:  # no epoch ran (epochs=0)
         result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    dump_rank_state(model.state_dict(), result.best_state, rank, world)
     model.load_state_dict(result.best_state)
     model.cpu()
     return result

@@ -10,7 +10,7 @@ from .blocks import ConvBNReLU, ResidualBlock
 #: Width of the residual block by preset. ``paper`` is Sabba et al.'s 1000 filters (~7.4 GFLOP per sequence forward,
 #: a GPU setting); ``cpu`` was chosen by measurement on the development set (see :class:`ResVG`); ``smoke`` is for
 #: tests and CI only.
-RESVG_WIDTHS = {"paper": 1000, "cpu": 64, "smoke": 8}
+RESVG_WIDTHS = {"paper": 1000, "cpu": 32, "smoke": 8}
 
 
 class ResVG(nn.Module):
@@ -33,10 +33,21 @@ class ResVG(nn.Module):
     The paper's W is 1000 (its "1001 inputs" of the dense layer read as 1000 features plus the bias). Forward cost
     is dominated by the block's second convolution, ``2 W^2 11 297`` FLOP: 7.37 GFLOP per sequence at W = 1000,
     about 22 GFLOP per training sequence (forward + backward), far too much for a CPU. The ``cpu`` preset uses
-    W = 64: 0.095 GFLOP forward (78x cheaper). Measured on the development set (viral-devset, fullset split,
-    2 CPU cores, batch 128, 4 epochs, seed 0): W = 32 trains at ~790 sequences/s to validation AUROC 0.80,
-    W = 64 at ~420/s to 0.83, W = 128 at ~160/s to 0.83 — W = 64 is where widening stops paying
-    (``benchmarks/viral_width.py``). The model returns logits; softmax is applied by the caller.
+    W = 32: 0.035 GFLOP forward, 1/213 of the paper width. Chosen by ``benchmarks/viral_width.py`` on the
+    development set (viral-devset, fullset split, 6,000 training rows, 3 epochs, seed 0, a 2-core CPU shared with
+    other jobs, so speeds are rough):
+
+    =====  ===============  ==================  ==============  ==========
+    W      GFLOP/seq (fwd)  train seq/s         best val AUROC  test AUROC
+    =====  ===============  ==================  ==============  ==========
+    16     0.016            49                  0.811           0.783
+    32     0.035            41                  0.834           0.818
+    64     0.081            17                  0.836           0.810
+    1000   7.37             0.6                 (not trained)
+    =====  ===============  ==================  ==============  ==========
+
+    W = 64 costs twice W = 32 for no gain in validation AUROC. The model returns logits; softmax is applied by the
+    caller.
 
     Parameters
     ----------

@@ -71,7 +71,8 @@ def plot_confusion(confusion: dict[str, int], ax=None, title: str = "confusion (
     ax.imshow(m, cmap="Blues")
     for i in range(2):
         for j in range(2):
-            ax.text(j, i, str(m[i, j]), ha="center", va="center", color="black")
+            dark = m[i, j] > m.max() / 2  # white digits on the dark cells of the Blues map
+            ax.text(j, i, str(m[i, j]), ha="center", va="center", color="white" if dark else "black")
     ax.set_xticks([0, 1], [f"pred {labels[0]}", f"pred {labels[1]}"])
     ax.set_yticks([0, 1], [f"true {labels[0]}", f"true {labels[1]}"])
     ax.set_title(title)
@@ -99,3 +100,62 @@ def curves_figure(curves: dict, title: str = ""):
     plot_pr(curves, axes[1], f"{title} precision-recall".strip())
     fig.tight_layout()
     return fig
+
+
+def plot_by_protocol(values: dict[str, dict[str, tuple[float, float]]], ax=None, ylabel: str = "test AUROC",
+                     title: str = "by protocol"):  # fmt: skip
+    """Mean ± sd of one metric per model (x) and protocol (one marker series each).
+
+    ``values`` maps protocol -> model -> (mean, sd); sd may be NaN (one seed).
+    """
+    ax = ax or plt.gca()
+    models = list(dict.fromkeys(m for per_model in values.values() for m in per_model))
+    x = np.arange(len(models))
+    width = 0.8 / max(len(values), 1)
+    for k, (protocol, per_model) in enumerate(values.items()):
+        offset = (k - (len(values) - 1) / 2) * width
+        mean = np.array([per_model.get(m, (np.nan, np.nan))[0] for m in models], dtype=float)
+        sd = np.array([per_model.get(m, (np.nan, np.nan))[1] for m in models], dtype=float)
+        ax.errorbar(x + offset, mean, yerr=np.nan_to_num(sd), fmt="o", capsize=3, label=protocol)
+    ax.set_xticks(x, models)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_gaps(gaps: dict[str, dict[str, float]], ax=None, title: str = "overfitting: final val loss - train loss"):
+    """Grouped bars: ``gaps`` maps protocol -> model -> gap (mean over seeds). Higher = more overfitting."""
+    ax = ax or plt.gca()
+    models = list(dict.fromkeys(m for per_model in gaps.values() for m in per_model))
+    x = np.arange(len(models))
+    width = 0.8 / max(len(gaps), 1)
+    for k, (protocol, per_model) in enumerate(gaps.items()):
+        offset = (k - (len(gaps) - 1) / 2) * width
+        ax.bar(x + offset, [per_model.get(m, np.nan) for m in models], width, label=protocol)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, models)
+    ax.set_ylabel("val loss - train loss")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_histories(histories: dict[str, list[dict]], what: str = "loss", ax=None, title: str | None = None):
+    """Train (solid) vs validation (dashed) ``loss`` or ``acc`` per epoch for several runs, one colour per run."""
+    ax = ax or plt.gca()
+    for k, (name, history) in enumerate(histories.items()):
+        epochs = [h["epoch"] for h in history]
+        color = f"C{k}"
+        ax.plot(epochs, [h[f"train_{what}"] for h in history], color=color, marker=".", label=f"{name}: train")
+        ax.plot(epochs, [h[f"val_{what}"] for h in history], color=color, marker=".", linestyle="--",
+                label=f"{name}: validation")  # fmt: skip
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy loss" if what == "loss" else "accuracy")
+    ax.set_title(title or what)
+    last = max((h["epoch"] for history in histories.values() for h in history), default=0)
+    if 0 < last <= 12:  # whole epochs only; the automatic ticks would show 0.96 ... 1.04 for one epoch
+        ax.set_xticks(range(1, int(last) + 1))
+    ax.legend(fontsize="small")
+    return ax

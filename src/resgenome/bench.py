@@ -1,0 +1,522 @@
+"""``resgenome bench``: what this machine can do (FLOP/s, memory bandwidth) and how close each model gets to it.
+
+One run measures, with warm-up excluded and the median of several repeats:
+
+* ``peak_gflops``: large square matrix multiplies, fp32 and bf16 (bf16 is measured even where the CPU has no
+  bf16 instructions, on small matrices because it is slow there; ``bf16_supported`` says which case this is).
+* ``memory_gbps``: the best of a copy and a triad (``a = b + s c``) over arrays far larger than the caches,
+  counting every byte read and written once.
+* ``models``: per model its analytic forward FLOPs (:mod:`resgenome.models.flops`), training and inference
+  samples/s of the trainer's own step (:func:`resgenome.train.train_step`) and of :func:`torch.inference_mode`
+  forwards, their achieved GFLOP/s (a training sample counts 3x the forward FLOPs) and MFU (achieved / measured
+  fp32 peak), ``data_share`` (time of the trainer's batch fetch — row gather plus one-hot expansion — over the
+  time of a whole step, fetch included) and an activation-traffic estimate (see :func:`activation_bytes`) with
+  the fraction of the measured bandwidth it implies.
+* ``predict``: ``predict_viral`` end to end (read FASTA, encode, window, one-hot, score, write TSV) on a random
+  FASTA with a random-weight cpu-preset ResVG saved as a real checkpoint, in a child process whose peak RSS is read
+  from the kernel (``wait4``).
+
+The JSON shape (MFU as a fraction)::
+
+    {"peak_gflops": {"fp32": x, "bf16": x}, "bf16_supported": bool, "memory_gbps": x,
+     "models": {"resvg-cpu": {"flops_per_sample": x, "train_samples_per_s": x, "infer_samples_per_s": x,
+                              "train_mfu": x, "infer_mfu": x, "data_share": x, ...}, ...},
+     "bf16_training": {...}, "predict": {"bases_per_s": x, "peak_rss_mb": x, ...}, "machine": {...}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .io import atomic_open
+
+#: Bytes per float32 element, the unit of the activation-traffic estimate.
+_FP32_BYTES = 4
+#: Activation traffic of a training sample relative to its forward pass: the backward pass reads each saved
+#: activation and the incoming gradient and writes the outgoing one, about twice the forward traffic.
+TRAIN_TRAFFIC_FACTOR = 3
+#: Elements of each bandwidth array: 2^26 float32 = 256 MiB, eight times a 32 MiB L3 cache.
+_BANDWIDTH_ELEMENTS = 1 << 26
+_VIRAL_WINDOW = 300  # ResVG / ViraMiner input length (resgenome.data.sequences.VIRAL_LENGTH)
+
+
+@dataclass(frozen=True)
+class ModelBench:
+    """How one named benchmark builds its model and how hard it is driven.
+
+    ``task`` and ``preset`` go through the task's own ``model_config``, so the bench follows the presets users
+    train with; ``train_batch`` / ``infer_batch`` are the batch sizes; ``steps`` the timed repeats (after
+    ``warmup`` untimed ones).
+    """
+
+    task: str
+    model: str
+    preset: str
+    train_batch: int
+    infer_batch: int
+    steps: int = 7
+    warmup: int = 2
+
+
+#: The benchmarks run by default, in order. ``resvg-paper`` costs ~22 GFLOP per training sample: a small batch
+#: and few repeats keep it to seconds.
+MODELS: dict[str, ModelBench] = {
+    "ressen": ModelBench("superenhancer", "ressen", "paper", 128, 256),
+    "deepsen": ModelBench("superenhancer", "deepsen", "paper", 128, 256),
+    "resvg-cpu": ModelBench("viral", "resvg", "cpu", 128, 256),
+    "resvg-paper": ModelBench("viral", "resvg", "paper", 4, 8, steps=3, warmup=1),
+    "viraminer": ModelBench("viral", "viraminer", "paper", 128, 256),
+}
+#: Extra benchmarks available through ``--models``.
+EXTRA_MODELS: dict[str, ModelBench] = {
+    "viraminer-cpu": ModelBench("viral", "viraminer", "cpu", 128, 256),
+}
+#: ``--quick``: batches of 2 (BatchNorm's minimum in training), one untimed-warm-up-free repeat; checks that
+#: everything runs and measures nothing worth quoting.
+_QUICK_BATCH, _QUICK_STEPS, _QUICK_WARMUP = 2, 1, 0
+_PREDICT_MODEL = ("resvg", "cpu")  # predict is timed with the cpu-preset ResVG, as the goal is stated
+
+
+# ------------------------------------------------------------------------------------------------- timing
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------------------------------------- machine limits
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively (see :func:`resgenome.train.bf16_native`)."""
+    from .train import bf16_native
+
+    return bf16_native(device)
+
+
+def matmul_gflops(dtype: torch.dtype, device: torch.device, sizes: tuple[int, ...], repeats: int) -> float:
+    """Best over ``sizes`` of the median GFLOP/s of an ``n x n @ n x n`` product (``2 n^3`` FLOP)."""
+    best = 0.0
+    for n in sizes:
+        a = torch.randn(n, n, device=device).to(dtype)
+        b = torch.randn(n, n, device=device).to(dtype)
+        c = torch.empty(n, n, device=device, dtype=dtype)
+        seconds = median_seconds(lambda: torch.mm(a, b, out=c), repeats, 1, device)
+        best = max(best, 2 * n**3 / seconds / 1e9)
+    return best
+
+
+def memory_gbps(device: torch.device, elements: int = _BANDWIDTH_ELEMENTS, repeats: int = 7) -> dict:
+    """Memory bandwidth in GB/s from a copy (2 arrays touched) and a triad (3 arrays), fp32, out of cache.
+
+    Bytes counted are those read plus those written (a write-allocate's extra read is not counted, as in STREAM).
+    """
+    b = torch.ones(elements, device=device)
+    c = torch.full((elements,), 2.0, device=device)
+    a = torch.empty(elements, device=device)
+    size = elements * _FP32_BYTES
+    copy = 2 * size / median_seconds(lambda: a.copy_(b), repeats, 2, device) / 1e9
+    triad = 3 * size / median_seconds(lambda: torch.add(b, c, alpha=3.0, out=a), repeats, 2, device) / 1e9
+    return {"copy": copy, "triad": triad, "best": max(copy, triad)}
+
+
+# ------------------------------------------------------------------------------------------------- cost models
+def activation_bytes(model_name: str, config: dict) -> int:
+    """Activation traffic of one forward sample in bytes: ``4 x sum over leaf modules of (inputs + output)``.
+
+    Every leaf module (convolution, batch norm, ReLU, pooling, linear ...) is taken to read its inputs and write
+    its output once, in float32; an in-place ReLU thus counts one read and one write of its tensor. Weights are
+    left out (they are shared by the batch and stay in cache), so this is the traffic of a batch large enough that
+    its activations leave the caches; a training sample moves about :data:`TRAIN_TRAFFIC_FACTOR` times as much.
+    Shapes come from a forward pass on PyTorch's ``meta`` device, as in :func:`resgenome.models.flops_per_sample`.
+    """
+    from .models import build_model
+    from .models.flops import _input_shape
+
+    with torch.device("meta"):
+        model = build_model(model_name, dict(config))
+    model.eval()
+    total = 0
+
+    def count(tensors) -> int:
+        if isinstance(tensors, torch.Tensor):
+            return tensors.numel()
+        if isinstance(tensors, (tuple, list)):
+            return sum(count(t) for t in tensors)
+        return 0
+
+    def hook(_module, inputs, output):
+        nonlocal total
+        total += count(inputs) + count(output)
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(torch.empty((1, *_input_shape(model, config)), device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total * _FP32_BYTES
+
+
+def _model_config(spec: ModelBench) -> dict:
+    """The model config of ``spec``, from its task's own ``model_config`` (as ``train`` builds it)."""
+    from .data.tables import FEATURES
+
+    if spec.task == "superenhancer":
+        from .tasks.superenhancer import SuperEnhancerTask
+
+        return SuperEnhancerTask().model_config(spec.model, {"features": list(FEATURES)}, spec.preset)
+    from .tasks.viral import ViralTask
+
+    return ViralTask().model_config(spec.model, {"seq_length": _VIRAL_WINDOW}, spec.preset)
+
+
+def _dataset(spec: ModelBench, config: dict, n: int, generator: torch.Generator):
+    """A random in-memory dataset in the trainer's format: (N, 1, F) float features, or (N, L) uint8 codes."""
+    from .data.sequences import one_hot
+    from .train import ArrayData
+
+    y = torch.randint(0, 2, (n,), generator=generator)
+    if spec.task == "superenhancer":
+        return ArrayData(torch.randn(n, 1, config["n_features"], generator=generator), y)
+    codes = torch.randint(0, 4, (n, config["seq_length"]), generator=generator, dtype=torch.uint8)
+    return ArrayData(codes, y, one_hot)
+
+
+# ------------------------------------------------------------------------------------------------- models
+def bench_model(
+    name: str, spec: ModelBench, device: torch.device, peak_fp32: float, bandwidth: float, *, quick: bool = False,
+    precision: str = "fp32",
+) -> dict:
+    """Throughput, MFU, data share and activation traffic of one model; see the module docstring."""
+    from .models import build_model, flops_per_sample
+    from .train import train_step
+
+    steps, warmup = (_QUICK_STEPS, _QUICK_WARMUP) if quick else (spec.steps, spec.warmup)
+    train_batch, infer_batch = (_QUICK_BATCH, _QUICK_BATCH) if quick else (spec.train_batch, spec.infer_batch)
+    config = _model_config(spec)
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = build_model(spec.model, config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    data = _dataset(spec, config, max(4 * train_batch, infer_batch), generator)
+    idx = torch.randperm(len(data), generator=generator)[:train_batch]
+    xb, yb = data.batch(idx)
+    xb, yb = xb.to(device), yb.to(device)
+
+    model.train()
+    step_s = median_seconds(lambda: train_step(model, optimizer, xb, yb, precision=precision), steps, warmup, device)
+    fetch_s = median_seconds(lambda: data.batch(idx), max(steps, 5), 1, device)
+
+    model.eval()
+    xi, _ = data.batch(torch.arange(infer_batch))
+    xi = xi.to(device)
+
+    def infer():
+        with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16"):
+            model(xi)
+
+    infer_s = median_seconds(infer, steps, warmup, device)
+
+    flops = flops_per_sample(spec.model, config)
+    train_sps, infer_sps = train_batch / step_s, infer_batch / infer_s
+    train_gflops, infer_gflops = 3 * flops * train_sps / 1e9, flops * infer_sps / 1e9
+    traffic = activation_bytes(spec.model, config)
+    train_gbps = TRAIN_TRAFFIC_FACTOR * traffic * train_sps / 1e9
+    infer_gbps = traffic * infer_sps / 1e9
+    return {
+        "model": spec.model, "preset": spec.preset, "config": {k: list(v) if isinstance(v, tuple) else v
+                                                                for k, v in config.items()},
+        "precision": precision, "train_batch": train_batch, "infer_batch": infer_batch,
+        "flops_per_sample": flops,
+        "train_samples_per_s": train_sps, "infer_samples_per_s": infer_sps,
+        "train_gflops": train_gflops, "infer_gflops": infer_gflops,
+        "train_mfu": train_gflops / peak_fp32, "infer_mfu": infer_gflops / peak_fp32,
+        "data_share": fetch_s / (fetch_s + step_s),
+        "bytes_per_sample_forward": traffic,
+        "bytes_per_sample_train": TRAIN_TRAFFIC_FACTOR * traffic,
+        "train_gbps": train_gbps, "infer_gbps": infer_gbps,
+        "train_bandwidth_fraction": train_gbps / bandwidth, "infer_bandwidth_fraction": infer_gbps / bandwidth,
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------- predict
+def write_random_fasta(path: Path, total_bases: int, record_bases: int = 2_000_000, seed: int = 0,
+                       line: int = 80) -> int:  # fmt: skip
+    """A FASTA of random ACGT in records of ``record_bases`` (the last shorter), ``line`` bases per line.
+
+    Written in blocks, so memory stays at one block whatever ``total_bases``. Returns the number of records.
+    """
+    rng = np.random.default_rng(seed)
+    letters = np.frombuffer(b"ACGT", dtype=np.uint8)
+    block = (1 << 14) * line  # bases per write, a whole number of lines
+    records = 0
+    with open(path, "wb") as handle:
+        left = total_bases
+        while left > 0:
+            size = min(record_bases, left)
+            records += 1
+            handle.write(f">contig{records} random ACGT, {size} bp\n".encode())
+            for lo in range(0, size, block):
+                bases = letters[rng.integers(0, 4, min(block, size - lo))]
+                full = len(bases) // line * line
+                grid = np.full((full // line, line + 1), ord("\n"), dtype=np.uint8)
+                grid[:, :line] = bases[:full].reshape(-1, line)
+                handle.write(grid.tobytes())
+                if full < len(bases):
+                    handle.write(bases[full:].tobytes() + b"\n")
+            left -= size
+    return records
+
+
+def write_random_resvg(path: Path, preset: str = "cpu", seed: int = 0) -> Path:
+    """A real viral checkpoint of ResVG at ``preset`` with random weights (threshold 0.5), as ``train`` writes."""
+    from .checkpoint import save_checkpoint
+    from .models import build_model
+    from .tasks.viral import ViralTask
+
+    config = ViralTask().model_config("resvg", {"seq_length": _VIRAL_WINDOW}, preset)
+    torch.manual_seed(seed)
+    model = build_model("resvg", config)
+    return save_checkpoint(path, {
+        "task": "viral", "model": {"name": "resvg", "kind": "neural", "config": config},
+        "state": model.state_dict(), "preprocessing": {"seq_length": _VIRAL_WINDOW}, "threshold": 0.5,
+        "training": {"note": "random weights written by resgenome bench"},
+    })  # fmt: skip
+
+
+_PREDICT_CHILD = """
+import json, sys, time
+from resgenome.predict import predict_viral
+start = time.perf_counter()
+stats = predict_viral(sys.argv[1], sys.argv[2], sys.argv[3], device=sys.argv[4], progress=False)
+print(json.dumps({"seconds": time.perf_counter() - start, "bases": stats["bases"], "windows": stats["windows"]}))
+"""
+
+
+def run_predict(model_path: Path, fasta: Path, output: Path, device: torch.device) -> dict:
+    """Time ``predict_viral`` (default settings) in a child process; its peak RSS comes from ``wait4``.
+
+    ``seconds`` is the call itself (reading to writing); ``wall_s`` adds interpreter start-up and imports.
+    """
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-c", _PREDICT_CHILD, str(model_path), str(fasta), str(output), device.type],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = b"", b""
+    # read the pipes to the end first (a full pipe would block the child), then reap it with its own rusage
+    stdout = child.stdout.read()
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if child.returncode != 0:
+        raise RuntimeError(f"predict child failed ({child.returncode}): {stderr.decode(errors='replace')[-2000:]}")
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    # ru_maxrss is in KiB on Linux
+    return {
+        "input_mbp": result["bases"] / 1e6, "windows": result["windows"], "seconds": result["seconds"],
+        "wall_s": wall, "bases_per_s": result["bases"] / result["seconds"], "peak_rss_mb": usage.ru_maxrss / 1024,
+    }  # fmt: skip
+
+
+def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float | None = None) -> dict:
+    """``predict_viral`` at each input size (Mbp); the top-level numbers are those of the largest input.
+
+    ``infer_sps`` (windows/s of the cpu-preset ResVG from the model bench), when given, yields the compute bound:
+    at the default stride of 150 each base is scored twice, so bases/s <= windows/s x stride.
+    """
+    import inspect
+
+    from .predict import predict_viral
+
+    stride = inspect.signature(predict_viral).parameters["stride"].default
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="resgenome-bench-") as tmp:
+        tmp = Path(tmp)
+        model_path = write_random_resvg(tmp / "model.pt", _PREDICT_MODEL[1])
+        for mbp in sizes_mbp:
+            fasta = tmp / f"random_{mbp:g}Mbp.fa"
+            records = write_random_fasta(fasta, int(mbp * 1e6))
+            run = run_predict(model_path, fasta, tmp / "predictions.tsv", device)
+            runs.append({**run, "records": records})
+            fasta.unlink()
+    top = max(runs, key=lambda r: r["input_mbp"])
+    result = {"bases_per_s": top["bases_per_s"], "peak_rss_mb": top["peak_rss_mb"], "model": "resvg-cpu",
+              "stride": stride, "runs": runs}  # fmt: skip
+    if infer_sps:
+        result["compute_bound_bases_per_s"] = infer_sps * stride
+    return result
+
+
+# ------------------------------------------------------------------------------------------------- machine
+def machine_info(device: torch.device) -> dict:
+    """CPU model, cores, PyTorch version and threads, relevant CPU flags, and the load average."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    info = {
+        "cpu": model, "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
+        "python": platform.python_version(), "device": str(device),
+        "load_average_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }  # fmt: skip
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+# ------------------------------------------------------------------------------------------------- the run
+def run_bench(
+    out: str | os.PathLike,
+    *,
+    models: list[str] | None = None,
+    device: str = "cpu",
+    quick: bool = False,
+    predict: bool = True,
+    predict_mbp: list[float] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Run the benchmark and write its JSON atomically to ``out``; return the result.
+
+    Parameters
+    ----------
+    out : path of the JSON file.
+    models : names from :data:`MODELS` (default all of them) or :data:`EXTRA_MODELS`.
+    device : ``cpu`` or ``cuda``.
+    quick : a smoke run (seconds): small matrices and batches, one repeat, a 0.02 Mbp predict input.
+    predict : time ``predict_viral`` too.
+    predict_mbp : input sizes for ``predict`` in Mbp (default 5; quick 0.02).
+    """
+    from .errors import ResgenomeError
+    from .train import pick_device
+
+    say = log or (lambda _message: None)
+    known = {**MODELS, **EXTRA_MODELS}
+    names = list(MODELS) if not models else list(models)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ResgenomeError(f"--models {','.join(unknown)}: unknown; choose from {', '.join(known)}")
+    target = pick_device(device)
+    started = time.perf_counter()
+    info = machine_info(target)
+    say(f"bench on {info['cpu']}, {info['usable_cores']} cores, torch {info['torch']}, "
+        f"{info['torch_threads']} threads, load {info['load_average_start']:.2f}")  # fmt: skip
+
+    cuda = target.type == "cuda"
+    sizes = (512, 1024) if quick else ((4096, 8192) if cuda else (1024, 2048, 3072))
+    repeats = 2 if quick else 5
+    peak_fp32 = matmul_gflops(torch.float32, target, sizes, repeats)
+    native_bf16 = bf16_supported(target)
+    # without native bf16 a 2048^3 product takes a minute: measure the (slow) software path on a small matrix
+    slow_sizes = (256,) if quick else (512,)
+    peak_bf16 = matmul_gflops(torch.bfloat16, target, sizes if native_bf16 else slow_sizes, repeats)
+    say(f"matmul peak: fp32 {peak_fp32:.1f} GFLOP/s, bf16 {peak_bf16:.1f} GFLOP/s "
+        f"({'native' if native_bf16 else 'no native bf16 on this device'})")  # fmt: skip
+    bandwidth = memory_gbps(target, elements=(1 << 22) if quick else _BANDWIDTH_ELEMENTS, repeats=repeats)
+    say(f"memory bandwidth: copy {bandwidth['copy']:.1f} GB/s, triad {bandwidth['triad']:.1f} GB/s")
+
+    results = {}
+    for name in names:
+        row = bench_model(name, known[name], target, peak_fp32, bandwidth["best"], quick=quick)
+        results[name] = row
+        say(f"{name}: train {row['train_samples_per_s']:.1f}/s (MFU {row['train_mfu']:.2f}), infer "
+            f"{row['infer_samples_per_s']:.1f}/s (MFU {row['infer_mfu']:.2f}), data share {row['data_share']:.3f}")
+
+    # bf16 vs fp32 training on the cpu-preset ResVG: the goal's model, and cheap enough even in software bf16
+    bf16_name = "resvg-cpu"
+    bf16 = bench_model(bf16_name, known[bf16_name], target, peak_fp32, bandwidth["best"], quick=quick,
+                       precision="bf16")  # fmt: skip
+    fp32_row = results.get(bf16_name) or bench_model(bf16_name, known[bf16_name], target, peak_fp32,
+                                                     bandwidth["best"], quick=quick)  # fmt: skip
+    bf16_training = {
+        "model": bf16_name, "supported": native_bf16,
+        "train_samples_per_s": bf16["train_samples_per_s"], "infer_samples_per_s": bf16["infer_samples_per_s"],
+        "train_speedup_vs_fp32": bf16["train_samples_per_s"] / fp32_row["train_samples_per_s"],
+        "infer_speedup_vs_fp32": bf16["infer_samples_per_s"] / fp32_row["infer_samples_per_s"],
+    }  # fmt: skip
+    say(f"bf16 training ({bf16_name}): {bf16_training['train_speedup_vs_fp32']:.2f}x fp32")
+
+    predict_result = None
+    if predict:
+        sizes_mbp = predict_mbp or ([0.02] if quick else [5.0])
+        predict_result = bench_predict(sizes_mbp, target, fp32_row["infer_samples_per_s"])
+        say(f"predict viral: {predict_result['bases_per_s'] / 1e6:.3f} Mbp/s, peak RSS "
+            f"{predict_result['peak_rss_mb']:.0f} MB")  # fmt: skip
+
+    info["load_average_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    info["bench_seconds"] = time.perf_counter() - started
+    info["quick"] = quick
+    result = {
+        "peak_gflops": {"fp32": peak_fp32, "bf16": peak_bf16},
+        "bf16_supported": native_bf16,
+        "memory_gbps": bandwidth["best"],
+        "memory": bandwidth,
+        "models": results,
+        "bf16_training": bf16_training,
+        "predict": predict_result,
+        "machine": info,
+    }
+    with atomic_open(out, "w") as handle:
+        json.dump(result, handle, indent=2)
+        handle.write("\n")
+    return result
+
+
+def markdown_table(result: dict) -> str:
+    """The README's table: one row per model."""
+    lines = [
+        "| model | GFLOP/sample (fwd) | train samples/s | train MFU | infer samples/s | infer MFU | data share |"
+        " activation MB/sample (train) | train GB/s (share of bw) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in result["models"].items():
+        lines.append(
+            f"| {name} | {r['flops_per_sample'] / 1e9:.3f} | {r['train_samples_per_s']:.1f} | {r['train_mfu']:.2f}"
+            f" | {r['infer_samples_per_s']:.1f} | {r['infer_mfu']:.2f} | {r['data_share']:.3f}"
+            f" | {r['bytes_per_sample_train'] / 1e6:.1f} | {r['train_gbps']:.2f} ({r['train_bandwidth_fraction']:.2f}) |"
+        )
+    return "\n".join(lines)
+
+
+__all__ = ["MODELS", "EXTRA_MODELS", "run_bench", "bench_model", "bench_predict", "activation_bytes",
+           "matmul_gflops", "memory_gbps", "bf16_supported", "write_random_fasta", "write_random_resvg",
+           "markdown_table"]  # fmt: skip
