@@ -58,8 +58,8 @@ def test_full_disk_is_one_line_and_no_file(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
-    se_csv = write_se_table(tmp_path / "se.csv", n=3000, seed=2)
-    args = ["train", "superenhancer", "--data", str(se_csv), "--model", "ressen", "--preset", "smoke", "--epochs", "6",
+    se_csv = write_se_table(tmp_path / "se.csv", n=1200, seed=2)
+    args = ["train", "superenhancer", "--data", str(se_csv), "--model", "ressen", "--preset", "smoke", "--epochs", "4",
             "--batch-size", "8", "--patience", "50", "--seed", "3", "--quiet"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "resgenome"]
