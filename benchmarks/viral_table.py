@@ -44,8 +44,8 @@ def table(results: dict[str, list[dict]]) -> str:
         cells = []
         for column in COLUMNS:
             values = np.array([r["test"][column] for r in runs if r["test"][column] is not None], dtype=float)
-            sd = values.std(ddof=1) if len(values) > 1 else 0.0
-            cells.append(f"{values.mean():.3f} ± {sd:.3f}")
+            sd = f" ± {values.std(ddof=1):.3f}" if len(values) > 1 else ""  # one run: no spread to report
+            cells.append(f"{values.mean():.3f}{sd}")
         lines.append(f"| {model} | {len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -181,3 +181,30 @@ def test_capping_keeps_grouped_parts_apart_and_keeps_positives():
     assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
     paper = make_split("superenhancer", table, "paper", 0, plan)
     assert np.array_equal(paper.validation, paper.test)  # the paper's protocol validates on its test rows
+
+
+def test_a_reused_run_must_have_been_trained_on_the_same_split(tmp_path):
+    from resgenome.data.splits import Split
+    from resgenome.errors import ResgenomeError
+    from resgenome.pipeline import write_json
+    from resgenome.reproduce import Run, check_reused, split_digest
+
+    split = Split("random", np.arange(0, 8), np.arange(8, 9), np.arange(9, 10))
+    other = Split("random", np.arange(1, 9), np.arange(0, 1), np.arange(9, 10))
+    run = Run("superenhancer", "honest", "rf", 0, tmp_path)
+    write_json(tmp_path / "run.json", {"split_digest": split_digest(split)})
+    check_reused(run, split)
+    with pytest.raises(ResgenomeError, match="other rows"):
+        check_reused(run, other)
+
+
+def test_time_estimate_from_one_batch(data_folder):
+    from resgenome.reproduce import _load, estimate_seconds, locate_data
+
+    name, files = locate_data("superenhancer", data_folder)
+    table = _load("superenhancer", files)
+    preset = PRESETS["smoke"]
+    seeds = {p: 1 for p in PROTOCOLS}
+    splits = {p: [make_split("superenhancer", table, p, 0, preset.tasks["superenhancer"])] for p in PROTOCOLS}
+    seconds = estimate_seconds("superenhancer", table, splits, preset, seeds)
+    assert 0 < seconds < 600

@@ -13,8 +13,8 @@ One run measures, with warm-up excluded and the median of several repeats:
   time of a whole step, fetch included) and an activation-traffic estimate (see :func:`activation_bytes`) with
   the fraction of the measured bandwidth it implies.
 * ``predict``: ``predict_viral`` end to end (read FASTA, encode, window, one-hot, score, write TSV) on a random
-  FASTA with a random-weight cpu-preset ResVG saved as a real checkpoint, in a child process whose peak RSS is read
-  from the kernel (``wait4``).
+  FASTA with a random-weight cpu-preset ResVG saved as a real checkpoint, in a child process that reports its own
+  peak RSS (``VmHWM``; see :func:`run_predict`).
 
 The JSON shape (MFU as a fraction)::
 
@@ -34,14 +34,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .io import atomic_open
+from .data.sequences import VIRAL_LENGTH
+from .io import atomic_open, check_writable_dir
 
 #: Bytes per float32 element, the unit of the activation-traffic estimate.
 _FP32_BYTES = 4
@@ -50,7 +51,6 @@ _FP32_BYTES = 4
 TRAIN_TRAFFIC_FACTOR = 3
 #: Elements of each bandwidth array: 2^26 float32 = 256 MiB, eight times a 32 MiB L3 cache.
 _BANDWIDTH_ELEMENTS = 1 << 26
-_VIRAL_WINDOW = 300  # ResVG / ViraMiner input length (resgenome.data.sequences.VIRAL_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,11 @@ MODELS: dict[str, ModelBench] = {
 EXTRA_MODELS: dict[str, ModelBench] = {
     "viraminer-cpu": ModelBench("viral", "viraminer", "cpu", 128, 256),
 }
-#: ``--quick``: batches of 2 (BatchNorm's minimum in training), one untimed-warm-up-free repeat; checks that
+#: ``--quick``: batches of 2 (BatchNorm's minimum in training), one timed call and no warm-up; checks that
 #: everything runs and measures nothing worth quoting.
 _QUICK_BATCH, _QUICK_STEPS, _QUICK_WARMUP = 2, 1, 0
-_PREDICT_MODEL = ("resvg", "cpu")  # predict is timed with the cpu-preset ResVG, as the goal is stated
+_PREDICT_PRESET = "cpu"  # predict is timed with the cpu-preset ResVG, as the goal is stated
+_BUDGET_S = 8.0  # seconds of timed repeats per measurement (see median_seconds); keeps the full run to minutes
 
 
 # ------------------------------------------------------------------------------------------------- timing
@@ -96,17 +97,24 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` untimed ones."""
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device,
+                   budget_s: float | None = None) -> float:  # fmt: skip
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` untimed ones.
+
+    With ``budget_s``, stops early once the timed calls have taken that long and at least three (or ``repeats``)
+    have run, so a slow machine or model cannot stretch the bench without bound.
+    """
     for _ in range(warmup):
         fn()
     _sync(device)
-    times = []
+    times: list[float] = []
     for _ in range(max(1, repeats)):
         start = time.perf_counter()
         fn()
         _sync(device)
         times.append(time.perf_counter() - start)
+        if budget_s is not None and sum(times) > budget_s and len(times) >= min(3, repeats):
+            break
     return statistics.median(times)
 
 
@@ -194,7 +202,7 @@ def _model_config(spec: ModelBench) -> dict:
         return SuperEnhancerTask().model_config(spec.model, {"features": list(FEATURES)}, spec.preset)
     from .tasks.viral import ViralTask
 
-    return ViralTask().model_config(spec.model, {"seq_length": _VIRAL_WINDOW}, spec.preset)
+    return ViralTask().model_config(spec.model, {"seq_length": VIRAL_LENGTH}, spec.preset)
 
 
 def _dataset(spec: ModelBench, config: dict, n: int, generator: torch.Generator):
@@ -211,7 +219,7 @@ def _dataset(spec: ModelBench, config: dict, n: int, generator: torch.Generator)
 
 # ------------------------------------------------------------------------------------------------- models
 def bench_model(
-    name: str, spec: ModelBench, device: torch.device, peak_fp32: float, bandwidth: float, *, quick: bool = False,
+    spec: ModelBench, device: torch.device, peak_fp32: float, bandwidth: float, *, quick: bool = False,
     precision: str = "fp32",
 ) -> dict:
     """Throughput, MFU, data share and activation traffic of one model; see the module docstring."""
@@ -231,8 +239,13 @@ def bench_model(
     xb, yb = xb.to(device), yb.to(device)
 
     model.train()
-    step_s = median_seconds(lambda: train_step(model, optimizer, xb, yb, precision=precision), steps, warmup, device)
-    fetch_s = median_seconds(lambda: data.batch(idx), max(steps, 5), 1, device)
+    budget = None if quick else _BUDGET_S
+
+    def step():
+        train_step(model, optimizer, xb, yb, precision=precision)
+
+    step_s = median_seconds(step, steps, warmup, device, budget)
+    fetch_s = median_seconds(lambda: data.batch(idx), max(steps, 5), 1, device, budget)
 
     model.eval()
     xi, _ = data.batch(torch.arange(infer_batch))
@@ -242,7 +255,7 @@ def bench_model(
         with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16"):
             model(xi)
 
-    infer_s = median_seconds(infer, steps, warmup, device)
+    infer_s = median_seconds(infer, steps, warmup, device, budget)
 
     flops = flops_per_sample(spec.model, config)
     train_sps, infer_sps = train_batch / step_s, infer_batch / infer_s
@@ -301,49 +314,49 @@ def write_random_resvg(path: Path, preset: str = "cpu", seed: int = 0) -> Path:
     from .models import build_model
     from .tasks.viral import ViralTask
 
-    config = ViralTask().model_config("resvg", {"seq_length": _VIRAL_WINDOW}, preset)
+    config = ViralTask().model_config("resvg", {"seq_length": VIRAL_LENGTH}, preset)
     torch.manual_seed(seed)
     model = build_model("resvg", config)
     return save_checkpoint(path, {
         "task": "viral", "model": {"name": "resvg", "kind": "neural", "config": config},
-        "state": model.state_dict(), "preprocessing": {"seq_length": _VIRAL_WINDOW}, "threshold": 0.5,
+        "state": model.state_dict(), "preprocessing": {"seq_length": VIRAL_LENGTH}, "threshold": 0.5,
         "training": {"note": "random weights written by resgenome bench"},
     })  # fmt: skip
 
 
 _PREDICT_CHILD = """
-import json, sys, time
+import json, resource, sys, time
 from resgenome.predict import predict_viral
 start = time.perf_counter()
 stats = predict_viral(sys.argv[1], sys.argv[2], sys.argv[3], device=sys.argv[4], progress=False)
-print(json.dumps({"seconds": time.perf_counter() - start, "bases": stats["bases"], "windows": stats["windows"]}))
+seconds = time.perf_counter() - start
+try:  # the high-water mark of this process's own memory since exec (Linux)
+    with open("/proc/self/status") as status:
+        peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "bases": stats["bases"], "windows": stats["windows"], "peak_kb": peak_kb}))
 """
 
 
 def run_predict(model_path: Path, fasta: Path, output: Path, device: torch.device) -> dict:
-    """Time ``predict_viral`` (default settings) in a child process; its peak RSS comes from ``wait4``.
+    """Time ``predict_viral`` (default settings) in a child process, which reports its own peak RSS.
 
-    ``seconds`` is the call itself (reading to writing); ``wall_s`` adds interpreter start-up and imports.
+    ``seconds`` is the call itself (reading to writing); ``wall_s`` adds interpreter start-up and imports. The peak
+    RSS is the child's ``VmHWM`` from ``/proc/self/status``, not ``ru_maxrss`` from ``wait4`` /
+    ``RUSAGE_CHILDREN``: Linux carries the RSS of the forking parent (here the bench, over a GB) into the child's
+    ``ru_maxrss`` when it execs, which once made a 5 Mbp run look like 1.2 GB.
     """
+    command = [sys.executable, "-c", _PREDICT_CHILD, str(model_path), str(fasta), str(output), device.type]
     start = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-c", _PREDICT_CHILD, str(model_path), str(fasta), str(output), device.type],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    stdout, stderr = b"", b""
-    # read the pipes to the end first (a full pipe would block the child), then reap it with its own rusage
-    stdout = child.stdout.read()
-    stderr = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    if child.returncode != 0:
-        raise RuntimeError(f"predict child failed ({child.returncode}): {stderr.decode(errors='replace')[-2000:]}")
-    result = json.loads(stdout.decode().strip().splitlines()[-1])
-    # ru_maxrss is in KiB on Linux
+    if done.returncode != 0:
+        raise RuntimeError(f"predict child failed ({done.returncode}): {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
     return {
         "input_mbp": result["bases"] / 1e6, "windows": result["windows"], "seconds": result["seconds"],
-        "wall_s": wall, "bases_per_s": result["bases"] / result["seconds"], "peak_rss_mb": usage.ru_maxrss / 1024,
+        "wall_s": wall, "bases_per_s": result["bases"] / result["seconds"], "peak_rss_mb": result["peak_kb"] / 1024,
     }  # fmt: skip
 
 
@@ -361,7 +374,7 @@ def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float
     runs = []
     with tempfile.TemporaryDirectory(prefix="resgenome-bench-") as tmp:
         tmp = Path(tmp)
-        model_path = write_random_resvg(tmp / "model.pt", _PREDICT_MODEL[1])
+        model_path = write_random_resvg(tmp / "model.pt", _PREDICT_PRESET)
         for mbp in sizes_mbp:
             fasta = tmp / f"random_{mbp:g}Mbp.fa"
             records = write_random_fasta(fasta, int(mbp * 1e6))
@@ -419,7 +432,7 @@ def run_bench(
 
     Parameters
     ----------
-    out : path of the JSON file.
+    out : path of the JSON file (its folder is created if needed).
     models : names from :data:`MODELS` (default all of them) or :data:`EXTRA_MODELS`.
     device : ``cpu`` or ``cuda``.
     quick : a smoke run (seconds): small matrices and batches, one repeat, a 0.02 Mbp predict input.
@@ -436,6 +449,7 @@ def run_bench(
     if unknown:
         raise ResgenomeError(f"--models {','.join(unknown)}: unknown; choose from {', '.join(known)}")
     target = pick_device(device)
+    check_writable_dir(Path(out).parent)  # fail (or create the folder) now, not after minutes of measuring
     started = time.perf_counter()
     info = machine_info(target)
     say(f"bench on {info['cpu']}, {info['usable_cores']} cores, torch {info['torch']}, "
@@ -456,17 +470,18 @@ def run_bench(
 
     results = {}
     for name in names:
-        row = bench_model(name, known[name], target, peak_fp32, bandwidth["best"], quick=quick)
+        row = bench_model(known[name], target, peak_fp32, bandwidth["best"], quick=quick)
         results[name] = row
         say(f"{name}: train {row['train_samples_per_s']:.1f}/s (MFU {row['train_mfu']:.2f}), infer "
             f"{row['infer_samples_per_s']:.1f}/s (MFU {row['infer_mfu']:.2f}), data share {row['data_share']:.3f}")
 
     # bf16 vs fp32 training on the cpu-preset ResVG: the goal's model, and cheap enough even in software bf16
     bf16_name = "resvg-cpu"
-    bf16 = bench_model(bf16_name, known[bf16_name], target, peak_fp32, bandwidth["best"], quick=quick,
-                       precision="bf16")  # fmt: skip
-    fp32_row = results.get(bf16_name) or bench_model(bf16_name, known[bf16_name], target, peak_fp32,
-                                                     bandwidth["best"], quick=quick)  # fmt: skip
+    # without native bf16 each step is several times slower: fewer repeats
+    bf16_spec = known[bf16_name] if native_bf16 else replace(known[bf16_name], steps=3, warmup=1)
+    bf16 = bench_model(bf16_spec, target, peak_fp32, bandwidth["best"], quick=quick, precision="bf16")
+    fp32_row = results.get(bf16_name) or bench_model(known[bf16_name], target, peak_fp32, bandwidth["best"],
+                                                     quick=quick)  # fmt: skip
     bf16_training = {
         "model": bf16_name, "supported": native_bf16,
         "train_samples_per_s": bf16["train_samples_per_s"], "infer_samples_per_s": bf16["infer_samples_per_s"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ConvBNReLU, ResidualBlock
+from .blocks import ConvBNReLU, MaxPool1d, ResidualBlock
 
 
 class ResSEN(nn.Module):
@@ -55,7 +55,7 @@ class ResSEN(nn.Module):
     ):
         super().__init__()
         self.stem = ConvBNReLU(1, stem_channels, stem_kernel)
-        self.pool = nn.MaxPool1d(pool_size, stride=1)
+        self.pool = MaxPool1d(pool_size, stride=1)
         self.block1 = ResidualBlock(stem_channels, block1[0], block1[1], kernel_size)
         self.block2 = ResidualBlock(block1[1], block2[0], block2[1], kernel_size)
         self.flat_features = block2[1] * (n_features - pool_size + 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ConvBNReLU, ResidualBlock
+from .blocks import AdaptiveAvgPool1d, ConvBNReLU, MaxPool1d, ResidualBlock
 
 #: Width of the residual block by preset. ``paper`` is Sabba et al.'s 1000 filters (~7.4 GFLOP per sequence forward,
 #: a GPU setting); ``cpu`` was chosen by measurement on the development set (see :class:`ResVG`); ``smoke`` is for
@@ -75,9 +75,9 @@ class ResVG(nn.Module):
         super().__init__()
         self.input_shape = (4, seq_length)
         self.stem = ConvBNReLU(4, stem_channels, stem_kernel)
-        self.pool = nn.MaxPool1d(pool_size, stride=1)
+        self.pool = MaxPool1d(pool_size, stride=1)
         self.block = ResidualBlock(stem_channels, width, width, kernel_size)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(width, n_classes))
+        self.head = nn.Sequential(AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(width, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x : (N, 4, L) one-hot -> logits (N, n_classes)."""

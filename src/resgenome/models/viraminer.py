@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .blocks import AdaptiveAvgPool1d, AdaptiveMaxPool1d, Conv1d, as_channels_last
+
 #: Widths by preset. ``paper`` = ViraMiner's best reported setting (1200 pattern filters k11, 1000 frequency filters
 #: k8); ``cpu`` narrower for a 2-core machine; ``smoke`` for tests.
 VIRAMINER_PRESETS = {
@@ -30,8 +32,8 @@ class Branch(nn.Module):
 
     def __init__(self, filters: int, kernel_size: int, hidden: int, pool: str, dropout: float):
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv1d(4, filters, kernel_size), nn.ReLU(inplace=True))
-        self.pool = nn.AdaptiveMaxPool1d(1) if pool == "max" else nn.AdaptiveAvgPool1d(1)
+        self.conv = nn.Sequential(Conv1d(4, filters, kernel_size), nn.ReLU(inplace=True))
+        self.pool = AdaptiveMaxPool1d(1) if pool == "max" else AdaptiveAvgPool1d(1)
         self.dense = nn.Sequential(
             nn.Flatten(), nn.Dropout(dropout), nn.Linear(filters, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)
         )
@@ -99,6 +101,7 @@ class ViraMiner(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x : (N, 4, L) one-hot -> logits (N, n_classes)."""
+        x = as_channels_last(x)  # (N, 4, 1, L): the branches run 4-D, so the in-place ReLU acts on no view
         if self.branch == "pattern":
             return self.head(self.pattern(x))
         if self.branch == "frequency":

@@ -13,7 +13,6 @@ from scipy import sparse
 
 from ..data import registry
 from ..data.sequences import (
-    VIRAL_LENGTH,
     SequenceSet,
     experiment_of,
     kmer_counts,
@@ -241,4 +240,4 @@ class ViralTask:
         return header, ([i, f"{p:.6f}", lab] for i, p, lab in zip(dataset.ids, scores, labels))
 
 
-__all__ = ["ViralTask", "ViralDataset", "experiment_groups", "duplicates_across", "VIRAL_LENGTH"]
+__all__ = ["ViralTask", "ViralDataset", "experiment_groups", "duplicates_across"]
