@@ -150,6 +150,9 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits ``(N, 2)`` on the CPU, in eval mode; the model's previous mode is restored."""
     device = pick_device("auto") if device is None else torch.device(device)
+    first = next(model.parameters(), None)
+    if first is not None and first.device != device:  # score where the batches go (CUDA when present)
+        model.to(device)
     was_training = model.training
     model.eval()
     out = []
