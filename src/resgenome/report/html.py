@@ -70,7 +70,8 @@ section{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:8px 2
 h2{color:#1f3b57;border-bottom:2px solid #e5eaf0;padding-bottom:4px}
 h3{margin:18px 0 6px}
 table{border-collapse:collapse;font-size:.86em;margin:6px 0 12px}
-th,td{border:1px solid #d6dce3;padding:3px 8px;text-align:right;vertical-align:top}
+th,td{border:1px solid #d6dce3;padding:3px 8px;text-align:right;vertical-align:top;white-space:nowrap}
+td.l,th.l{white-space:normal}
 th{background:#eef2f6;text-align:center}
 td.l,th.l{text-align:left}
 tr.residual td{background:#f1f8ee}
@@ -111,12 +112,19 @@ def _ms(row: dict, key: str) -> str:
 def _table(header: list[str], rows: list[list[str]], left: int = 1, classes: list[str] | None = None) -> str:
     """Cells are already escaped HTML; the first ``left`` columns are left-aligned."""
     head = "".join(f'<th class="l">{h}</th>' if i < left else f"<th>{h}</th>" for i, h in enumerate(header))
+    head = f"<thead><tr>{head}</tr></thead>" if any(header) else ""  # key-value tables have no header row
     body = []
     for k, row in enumerate(rows):
         cls = f' class="{classes[k]}"' if classes and classes[k] else ""
         cells = "".join(f'<td class="l">{c}</td>' if i < left else f"<td>{c}</td>" for i, c in enumerate(row))
         body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
+
+
+def _positives(minimum) -> str:
+    if minimum == "all":
+        return "every positive kept"
+    return "stratified" if not minimum else f"stratified, at least {minimum} positives"
 
 
 def _first_seed(runs, task, protocol):
@@ -183,9 +191,8 @@ def _setup(setup: dict) -> str:
             ["files", files],
             ["training", f"Adam, cross-entropy, batch {info['batch_size']}, early stopping patience "
                          f"{info['patience']}; model widths: <code>{escape(info['widths'])}</code> preset"],
-            ["rows per split part", escape(", ".join(
-                f"{k} at most {v['rows']:,} (positives: {v['min_positive']} kept at least)"
-                for k, v in info["caps"].items())) or "all rows"],
+            ["rows per split part", escape(", ".join(f"{k} at most {v['rows']:,} (" + _positives(v['min_positive'])
+                                                      + ")" for k, v in info["caps"].items())) or "all rows"],
         ], left=2))  # fmt: skip
         rows = []
         for s in info["splits"]:
@@ -194,8 +201,8 @@ def _setup(setup: dict) -> str:
             rows.append([f"{escape(s['protocol'])}{badge}", f"<code>{escape(s['split'])}</code>", escape(s["text"])]
                         + [f"{s[p]['n']:,} ({s[p]['positive']:,}; {100 * s[p]['positive'] / max(s[p]['n'], 1):.1f}%)"
                            for p in ("train", "validation", "test")] + [escape(held) or "-"])  # fmt: skip
-        parts.append("<p class=\"note\">Split sizes of seed 0 (positives; class balance). Other seeds draw other "
-                     "rows / groups of the same sizes.</p>")  # fmt: skip
+        parts.append("<p class=\"note\">Split sizes of seed 0: rows (positives; share positive). Other seeds draw "
+                     "other rows, or other held-out groups, so grouped parts differ in size between seeds.</p>")
         parts.append(_table(["protocol", "split", "what", "train", "validation", "test", "held-out groups"], rows,
                             left=3))  # fmt: skip
         model_rows = [[escape(m["model"]), escape(m["kind"]),
