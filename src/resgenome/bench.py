@@ -527,7 +527,8 @@ def markdown_table(result: dict) -> str:
         lines.append(
             f"| {name} | {r['flops_per_sample'] / 1e9:.3f} | {r['train_samples_per_s']:.1f} | {r['train_mfu']:.2f}"
             f" | {r['infer_samples_per_s']:.1f} | {r['infer_mfu']:.2f} | {r['data_share']:.3f}"
-            f" | {r['bytes_per_sample_train'] / 1e6:.1f} | {r['train_gbps']:.2f} ({r['train_bandwidth_fraction']:.2f}) |"
+            f" | {r['bytes_per_sample_train'] / 1e6:.1f}"
+            f" | {r['train_gbps']:.2f} ({r['train_bandwidth_fraction']:.2f}) |"
         )
     return "\n".join(lines)
 

@@ -461,9 +461,9 @@ def honest_reading(task: str, summary: list[dict]) -> list[str]:
             budget.append(f"{model} in {n_last} of {n_runs} runs")
     if budget:
         out.append("Still improving when the epoch budget ran out (best validation epoch = last epoch): "
-                   + "; ".join(budget) + ". Those models are under-trained at this preset, so their comparison with the "
-                   "fully fitted classical baselines is not yet a fair test; a larger budget (--preset paper) may "
-                   "change it.")  # fmt: skip
+                   + "; ".join(budget) + ". Those models are under-trained at this preset, so their comparison "
+                   "with the fully fitted classical baselines is not yet a fair test; a larger budget (--preset "
+                   "paper) may change it.")  # fmt: skip
     parts = []
     for p in PROTOCOLS:
         r, c = rows.get((p, residual)), rows.get((p, cnn))
@@ -472,7 +472,8 @@ def honest_reading(task: str, summary: list[dict]) -> list[str]:
             who = "about equal" if abs(d) < 0.01 else f"{residual if d < 0 else cnn} less"
             parts.append(f"{p} {r['overfit_gap_mean']:+.3f} vs {c['overfit_gap_mean']:+.3f} ({who})")
     if parts:
-        out.append(f"Overfitting gap (final validation loss − training loss), {residual} vs {cnn}: " + "; ".join(parts)
+        out.append(f"Overfitting gap (final validation loss − training loss), {residual} vs {cnn}: "
+                   + "; ".join(parts)
                    + ". Short training budgets leave little room for overfitting to show.")  # fmt: skip
     return out
 

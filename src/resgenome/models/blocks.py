@@ -96,7 +96,7 @@ class ConvBNReLU(nn.Sequential):
             Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
             BatchNorm1d(out_channels),
         ]
-        if relu:  # not in place: batch norm hands a 3-D input back as a view, and autograd copies views changed in place
+        if relu:  # not in place: batch norm hands 3-D inputs back as views, and autograd copies views changed in place
             layers.append(nn.ReLU())
         super().__init__(*layers)
 

@@ -66,12 +66,14 @@ header p{margin:2px 0;opacity:.92;font-size:.93em}
 nav{background:#e5eaf0;padding:8px 32px;font-size:.9em;position:sticky;top:0;z-index:2;border-bottom:1px solid #cdd5df}
 nav a{margin-right:16px;color:#1f3b57;text-decoration:none;font-weight:600}
 main{padding:8px 32px 40px;max-width:1250px}
-section{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:8px 22px 16px;margin:16px 0}
+section{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:8px 22px 16px;margin:16px 0;
+overflow-x:auto}
 h2{color:#1f3b57;border-bottom:2px solid #e5eaf0;padding-bottom:4px}
 h3{margin:18px 0 6px}
 table{border-collapse:collapse;font-size:.86em;margin:6px 0 12px}
 th,td{border:1px solid #d6dce3;padding:3px 8px;text-align:right;vertical-align:top;white-space:nowrap}
 td.l,th.l{white-space:normal}
+td span.w{white-space:normal;display:inline-block;max-width:330px}
 th{background:#eef2f6;text-align:center}
 td.l,th.l{text-align:left}
 tr.residual td{background:#f1f8ee}
@@ -200,7 +202,8 @@ def _setup(setup: dict) -> str:
             badge = '<span class="badge">optimistic</span>' if s["optimistic"] else ""
             rows.append([f"{escape(s['protocol'])}{badge}", f"<code>{escape(s['split'])}</code>", escape(s["text"])]
                         + [f"{s[p]['n']:,} ({s[p]['positive']:,}; {100 * s[p]['positive'] / max(s[p]['n'], 1):.1f}%)"
-                           for p in ("train", "validation", "test")] + [escape(held) or "-"])  # fmt: skip
+                           for p in ("train", "validation", "test")]
+                        + [f'<span class="w">{escape(held) or "-"}</span>'])  # fmt: skip
         parts.append("<p class=\"note\">Split sizes of seed 0: rows (positives; share positive). Other seeds draw "
                      "other rows, or other held-out groups, so grouped parts differ in size between seeds.</p>")
         parts.append(_table(["protocol", "split", "what", "train", "validation", "test", "held-out groups"], rows,
@@ -325,7 +328,8 @@ def _published(setup: dict, results: list[dict]) -> str:
             if p["task"] in tasks]  # fmt: skip
     claims = [[escape(c), escape(s)] for c, s in PUBLISHED_CLAIMS]
     parts = ["<p><b>Not measured here.</b> Numbers and claims as published, with their sources, on the authors' data "
-             "(the 11,100-row DeepSEN table; the full 264,049-sequence ViraMiner set), not on the data of this run.</p>",
+             "(the 11,100-row DeepSEN table; the full 264,049-sequence ViraMiner set), not on the data of this "
+             "run.</p>",
              _table(["published figure", "value", "source"], rows, left=3),
              _table(["published claim", "source"], claims, left=2)]  # fmt: skip
     ours = []
@@ -394,7 +398,8 @@ def render_report(*, setup: dict, runs, summary: list[dict], reading: dict, resu
 <p>Sabba et al. (2022) report that ResSEN and ResVG beat the CNNs they were compared with (DeepSEN, ViraMiner) and
 overfit less. This report retrains every model on identical splits under three protocols and says what held up.</p>
 <p>Tasks: {escape(tasks)} · preset <b>{escape(setup['preset'])}</b> · {len(results)} runs,
-{setup['train_seconds_total'] / 60:.1f} min of training on {escape(str(hw['cores']))} cores ({escape(hw['device'])}){shared}
+{setup['train_seconds_total'] / 60:.1f} min of training on {escape(str(hw['cores']))} cores
+({escape(hw['device'])}){shared}
 · resgenome {escape(hw['resgenome'])} · {escape(setup['finished'])}</p></header>
 <nav>{nav}</nav><main>{sections}</main></body></html>
 """
