@@ -6,7 +6,8 @@
 ReLUs, ViraMiner fed 3-D) and the same weights; "new" is the model as shipped (``models/blocks.py``). Rounds
 interleave the two, so a busy machine slows both alike. Prints train and inference samples/s (the trainer's
 ``train_step``; ``inference_mode`` forwards), the largest difference of eval logits, the largest per-parameter
-relative difference of gradients, and the time of ``one_hot`` against the table-gather it replaced.
+relative difference of gradients, the time of ``one_hot`` against the table-gather it replaced, and single
+convolution / max-pool layers in both memory layouts.
 """
 
 from __future__ import annotations
@@ -104,6 +105,26 @@ def compare_one_hot(batches=(128, 256, 1024)) -> None:
         print(f"one_hot {batch} x 300: table gather {old * 1e3:.2f} ms, comparison {new * 1e3:.2f} ms")
 
 
+#: (batch, in channels, out channels, kernel, length): ResVG's block at W = 64 and 1000, ViraMiner's pattern conv
+_CONV_SHAPES = [(256, 64, 64, 11, 297), (128, 64, 1000, 11, 297), (128, 4, 1200, 11, 300)]
+
+
+def compare_layers() -> None:
+    """Single layers, forward only: PyTorch's (N, C, L) kernels against channels-last (N, C, 1, L) ones."""
+    for batch, c_in, c_out, k, length in _CONV_SHAPES:
+        x, w = torch.randn(batch, c_in, length), torch.randn(c_out, c_in, k)
+        x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        flop = 2 * batch * c_out * c_in * k * length
+        ncw = flop / _median_s(lambda: F.conv1d(x, w, padding=k // 2)) / 1e9
+        cl = flop / _median_s(lambda: F.conv2d(x4, w.unsqueeze(2), padding=(0, k // 2))) / 1e9
+        print(f"conv {c_in}->{c_out} k{k} L{length} batch {batch}: (N, C, L) {ncw:.1f} GFLOP/s, channels-last {cl:.1f}")
+    x = torch.randn(128, 64, 297)
+    x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    ncw = _median_s(lambda: F.max_pool1d(x, 4, 1))
+    cl = _median_s(lambda: F.max_pool2d(x4, (1, 4), 1))
+    print(f"max-pool k4 stride 1 on (128, 64, 297): (N, C, L) {ncw * 1e3:.1f} ms, channels-last {cl * 1e3:.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["resvg-cpu", "viraminer", "ressen"])
@@ -114,6 +135,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     compare_one_hot()
+    compare_layers()
     for name in args.models:
         compare(name, args.batch_size, args.rounds)
 

@@ -3,7 +3,12 @@
     RESGENOME_DATA_DIR=../shared/data .venv/bin/python benchmarks/superenhancer_table.py --seeds 5 --out runs/se
 
 Finished runs (a metrics.json in their folder) are reused, so an interrupted table resumes where it stopped.
-Prints a markdown table of mean ± sd of test AUROC, AUPRC and F1.
+Prints a markdown table of mean ± sd of validation AUPRC and test AUROC, AUPRC and F1.
+
+Variants of the neural models' training (``--lr``, ``--weight-decay``, ``--class-weight``) go to their own folders
+(``--tag``); compare them on the *validation* column only, then read the test column of the one chosen:
+
+    .venv/bin/python benchmarks/superenhancer_table.py --models ressen --seeds 2 --weight-decay 1e-4 --tag wd1e-4
 """
 
 from __future__ import annotations
@@ -30,8 +35,13 @@ def main() -> None:
     parser.add_argument("--split", default="chromosome")
     parser.add_argument("--normalize", default="per-feature")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--lr", type=float, default=TrainConfig.lr)
+    parser.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
+    parser.add_argument("--class-weight", action="store_true", help="weight the loss by inverse class frequency")
+    parser.add_argument("--tag", default="", help="suffix of the run folders of a training variant")
     parser.add_argument("--out", type=Path, default=Path("runs/superenhancer"))
     args = parser.parse_args()
+    suffix = f"-{args.tag}" if args.tag else ""
 
     task = get_task("superenhancer")
     table = task.load(args.data)
@@ -39,9 +49,10 @@ def main() -> None:
     for seed in range(args.seeds):
         split = task.make_split(table, args.split, seed)
         for model in args.models:
-            out = args.out / f"{model}-{args.normalize}" / f"seed{seed}"
+            out = args.out / f"{model}-{args.normalize}{suffix}" / f"seed{seed}"
             if not (out / "metrics.json").exists():
-                cfg = TrainConfig(epochs=args.epochs, patience=args.patience, seed=seed, progress=False)
+                cfg = TrainConfig(epochs=args.epochs, patience=args.patience, seed=seed, lr=args.lr,
+                                  weight_decay=args.weight_decay, class_weight=args.class_weight, progress=False)
                 opts = RunOptions(model=model, split=args.split, seed=seed, normalize=args.normalize, train=cfg)
                 train_model("superenhancer", table, opts, out, split=split, log=None)
             metrics = json.loads((out / "metrics.json").read_text())
@@ -49,11 +60,12 @@ def main() -> None:
             t = metrics["test"]
             print(f"seed {seed} {model}: AUROC {t['auroc']:.4f} AUPRC {t['auprc']:.4f} F1 {t['f1']:.4f}", flush=True)
 
-    print(f"\n{args.seeds} seeds, split {args.split}, normalize {args.normalize}, test set (held-out chromosomes)\n")
-    print("| model | AUROC | AUPRC | F1 | epochs run (best) |")
-    print("|---|---|---|---|---|")
+    print(f"\n{args.seeds} seeds, split {args.split}, normalize {args.normalize}{suffix}\n")
+    print("| model | validation AUPRC | test AUROC | test AUPRC | test F1 | epochs run (best) |")
+    print("|---|---|---|---|---|---|")
     for model, runs in results.items():
-        cells = []
+        val = np.array([r["validation"]["auprc"] for r in runs])
+        cells = [f"{val.mean():.3f} ± {val.std(ddof=1) if len(val) > 1 else 0:.3f}"]
         for key in ("auroc", "auprc", "f1"):
             values = np.array([r["test"][key] for r in runs])
             cells.append(f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0:.3f}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from resgenome.models import build_model, count_parameters
-from resgenome.models.blocks import ResidualBlock
+from resgenome.models.blocks import MaxPool1d, ResidualBlock, sliding_max
 from resgenome.models.deepsen import DeepSEN
 from resgenome.models.ressen import ResSEN
 
@@ -69,3 +71,23 @@ def test_residual_block_adds_shortcut_analytically():
         block.shortcut[0].weight.copy_(w)
     x = torch.randn(4, 2, 9)
     torch.testing.assert_close(block(x), torch.relu(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 7, 8, 11])
+def test_inference_max_pool_equals_pytorchs_in_both_layouts(k):
+    torch.manual_seed(k)
+    for length in (k, k + 1, 36, 300):
+        x = torch.randn(3, 5, length)
+        x[0, 0, :] = 1.0  # ties: any of the maxima gives the same value
+        expected = F.max_pool1d(x, k, 1)
+        assert torch.equal(sliding_max(x, k), expected)
+        x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():  # the shifted-maxima path
+            assert torch.equal(MaxPool1d(k, 1)(x), expected)
+            assert torch.equal(MaxPool1d(k, 1)(x4), expected.unsqueeze(2))
+    # with autograd PyTorch's kernel runs, and its gradient reaches each window's maximum
+    x = torch.randn(2, 3, 20, requires_grad=True)
+    MaxPool1d(k, 1)(x).sum().backward()
+    reference = x.detach().clone().requires_grad_(True)
+    F.max_pool1d(reference, k, 1).sum().backward()
+    assert torch.equal(x.grad, reference.grad)

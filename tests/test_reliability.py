@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from resgenome.cli import main
 from resgenome.data.tables import read_table
 from resgenome.errors import InputError, ResgenomeError
-from resgenome.io import atomic_open
+from resgenome.io import atomic_open, atomic_path
 
 from .conftest import write_se_table
 
@@ -36,6 +36,20 @@ def test_atomic_open_leaves_nothing_on_failure(tmp_path):
             handle.write("new, half")
             raise RuntimeError("interrupted")
     assert target.read_text() == "old"  # the previous complete file survives
+
+
+def test_atomic_outputs_get_the_usual_file_mode(tmp_path):
+    # mkstemp makes 0600 files; a report or prediction table must be readable by the group like any other output
+    old = os.umask(0o022)
+    try:
+        with atomic_open(tmp_path / "a.tsv") as handle:
+            handle.write("x")
+        with atomic_path(tmp_path / "b.png") as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.tsv").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.png").stat().st_mode & 0o777 == 0o644
 
 
 def test_full_disk_is_one_line_and_no_file(tmp_path, monkeypatch, capsys):

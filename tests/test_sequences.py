@@ -337,6 +337,101 @@ def test_iter_fasta_codes(tmp_path):
     assert [(r, c.tolist()) for r, c in pieces] == [("a", [0, 1, 2]), ("a", [3, 4, 0]), ("a", [1]), ("b", [3])]
 
 
+def pieces_as_records(pieces) -> list[tuple[str, list[int]]]:
+    """Join streamed pieces back into (id, codes) records, checking their bookkeeping on the way."""
+    records: list[tuple[str, list[int]]] = []
+    for piece in pieces:
+        if not records or records[-1][0] != piece.record:
+            assert piece.start == 0 and piece.index == len(records)
+            records.append((piece.record, []))
+        assert piece.start == len(records[-1][1]) and piece.error is None
+        records[-1][1].extend(piece.codes.tolist())
+    return records
+
+
+def test_iter_fasta_pieces_cut_records_into_exact_pieces(tmp_path):
+    path = write(tmp_path / "p.fa", ">a desc\r\nACGTN\r\nac\r\n>b\nT\n>c\nGGGGGG\n")
+    pieces = list(S.iter_fasta_pieces(path, 3))
+    assert [(p.record, p.index, p.start, p.codes.tolist(), p.last) for p in pieces] == [
+        ("a", 0, 0, [0, 1, 2], False), ("a", 0, 3, [3, 4, 0], False), ("a", 0, 6, [1], True),
+        ("b", 1, 0, [3], True), ("c", 2, 0, [2, 2, 2], False), ("c", 2, 3, [2, 2, 2], True),
+    ]  # fmt: skip
+    assert pieces[0].codes.dtype == np.uint8
+
+
+def test_iter_fasta_pieces_stream_a_long_single_line_record(tmp_path):
+    rng = np.random.default_rng(4)
+    seq = np.frombuffer(b"ACGTacgtN", dtype=np.uint8)[rng.integers(0, 9, 100_003)].tobytes()
+    path = write(tmp_path / "one_line.fa.gz", gzip_bytes(b">long\n" + seq + b"\n>short\nAC"))
+    with mock.patch.object(S, "_BLOCK", 4096):
+        pieces = list(S.iter_fasta_pieces(path, 1000))
+    assert [len(p.codes) for p in pieces] == [1000] * 100 + [3, 2]
+    assert [p.last for p in pieces].count(True) == 2
+    assert np.array_equal(np.concatenate([p.codes for p in pieces[:-1]]), S.encode(seq))
+
+
+@pytest.mark.parametrize("content, fragments", [
+    (b">a\nACGT\n>bad\nAC\nGT\nGGXA\n>c\nTT\n", ["'bad'", "line 6", "'X'", "base 7"]),
+    (b">a\nACGT\n>bad\n>c\nTT\n", ["'bad'", "line 3", "no sequence"]),
+    (b">a\nACGT\n>c\nTT\n>bad", ["'bad'", "line 5", "no sequence"]),
+])  # fmt: skip
+def test_iter_fasta_pieces_skip_invalid_ends_a_bad_record_with_its_error(tmp_path, content, fragments):
+    path = write(tmp_path / "s.fa", content)
+    with raises_naming(path, *fragments):
+        list(S.iter_fasta_pieces(path, 2))
+    pieces = list(S.iter_fasta_pieces(path, 2, skip_invalid=True))
+    bad = [p for p in pieces if p.record == "bad"]
+    assert [p.error is None for p in bad] == [True] * (len(bad) - 1) + [False]  # the error comes last
+    assert bad[-1].last and len(bad[-1].codes) == 0
+    message = str(bad[-1].error)
+    assert str(path) in message and all(fragment in message for fragment in fragments), message
+    good: dict[str, list[int]] = {}
+    for piece in pieces:
+        if piece.record != "bad":
+            good.setdefault(piece.record, []).extend(piece.codes.tolist())
+    assert good == {"a": [0, 1, 2, 3], "c": [3, 3]}  # reading went on after the bad record
+
+
+def test_iter_fasta_pieces_select_passes_other_records_over(tmp_path):
+    path = write(tmp_path / "s.fa", ">r0\nAC\n>r1\nAXC\n>r2\n>r3\nGG\n")
+    pieces = list(S.iter_fasta_pieces(path, select=lambda index: index in (0, 3)))
+    assert [(p.record, p.index, p.codes.tolist()) for p in pieces] == [("r0", 0, [0, 1]), ("r3", 3, [2, 2])]
+    with raises_naming(path, "'r1'", "'X'"):
+        list(S.iter_fasta_pieces(path, select=lambda index: index == 1))
+    duplicated = write(tmp_path / "d.fa", ">r0\nAC\n>r1\nAC\n>r0\nAC\n")
+    with raises_naming(duplicated, "'r0'", "unique"):  # the structure of the file is always checked
+        list(S.iter_fasta_pieces(duplicated, select=lambda index: index == 1, skip_invalid=True))
+
+
+def test_iter_fasta_pieces_memory_is_about_one_piece(tmp_path):
+    size = 8_000_000
+    path = tmp_path / "one_line.fa"
+    with open(path, "wb") as handle:
+        handle.write(b">big\n")
+        for _ in range(size // 1_000_000):
+            handle.write(b"ACGT" * 250_000)  # one line of 8 Mbp
+        handle.write(b"\n>tail\nA\n")
+    n_bases = 0
+    block = 1 << 16
+    tracemalloc.start()
+    try:
+        with mock.patch.object(S, "_BLOCK", block):
+            for piece in S.iter_fasta_pieces(path, block):
+                n_bases += len(piece.codes)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert n_bases == size + 1
+    assert peak < 8 * block, peak  # a few blocks and pieces (about 6), however long the record
+
+
+def test_is_fasta(tmp_path):
+    assert S.is_fasta(write(tmp_path / "a.fa.gz", gzip_bytes(b"\n>a\nACGT\n")))
+    assert not S.is_fasta(write(tmp_path / "a.csv", f"s1_a,{SEQ300},1\n"))
+    with raises_naming(tmp_path / "missing.fa", "not found"):
+        S.is_fasta(tmp_path / "missing.fa")
+
+
 FASTA_ERRORS = [
     (b"", ["empty"]),
     (b"\n \n\r\n", ["empty"]),
@@ -364,6 +459,11 @@ def test_read_fasta_errors(tmp_path, content, fragments):
     path = write(tmp_path / "bad.fa", content)
     with raises_naming(path, *fragments):
         list(S.read_fasta(path))
+    with pytest.raises(InputError) as streamed:
+        list(S.iter_fasta_pieces(path, 3))
+    with pytest.raises(InputError) as whole:
+        list(S.read_fasta(path))
+    assert str(streamed.value) == str(whole.value)
 
 
 def test_read_fasta_validate_false_passes_characters_through(tmp_path):
@@ -449,7 +549,8 @@ def test_readers_raise_only_input_error(scratch, data, block):
     write(scratch, data)
     with mock.patch.object(S, "_BLOCK", block):
         for read in (lambda p: list(S.read_fasta(p)), lambda p: S.read_viral_csv(p, length=None),
-                     S.read_label_tsv, lambda p: S.read_sequences(p, length=None)):  # fmt: skip
+                     S.read_label_tsv, lambda p: S.read_sequences(p, length=None),
+                     lambda p: list(S.iter_fasta_pieces(p, 3, skip_invalid=True))):  # fmt: skip
             try:
                 read(scratch)
             except InputError as exc:
@@ -464,8 +565,9 @@ RECORDS = st.lists(st.tuples(RECORD_IDS, st.text("ACGTNacgtn", min_size=1, max_s
 
 @PROPERTY
 @given(records=RECORDS, width=st.integers(1, 90), newline=st.sampled_from(["\n", "\r\n"]), compress=st.booleans(),
-       block=st.integers(1, 64), description=st.sampled_from(["", " desc", "\tx y"]))  # fmt: skip
-def test_fasta_round_trip(scratch, records, width, newline, compress, block, description):
+       block=st.integers(1, 64), description=st.sampled_from(["", " desc", "\tx y"]),
+       piece_bases=st.integers(1, 100))  # fmt: skip
+def test_fasta_round_trip(scratch, records, width, newline, compress, block, description, piece_bases):
     text = "".join(
         f">{rid}{description}{newline}"
         + "".join(seq[i : i + width] + newline for i in range(0, len(seq), width))
@@ -475,10 +577,15 @@ def test_fasta_round_trip(scratch, records, width, newline, compress, block, des
     write(scratch, gzip_bytes(data) if compress else data)
     with mock.patch.object(S, "_BLOCK", block):
         got = list(S.read_fasta(scratch))
+        pieces = list(S.iter_fasta_pieces(scratch, piece_bases))
     assert [rid for rid, _ in got] == [rid for rid, _ in records]
     for (_, seq), (_, raw) in zip(records, got):
         assert raw == seq.encode()
         assert S.decode(S.encode(raw)) == seq.upper()
+    assert pieces_as_records(pieces) == [(rid, S.encode(raw).tolist()) for rid, raw in got]
+    for piece, following in zip(pieces, pieces[1:] + [None]):
+        assert piece.last == (following is None or following.record != piece.record)
+        assert len(piece.codes) == piece_bases or (piece.last and 1 <= len(piece.codes) <= piece_bases)
 
 
 @PROPERTY

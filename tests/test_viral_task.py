@@ -6,14 +6,17 @@ import csv
 import gzip
 import json
 import os
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from resgenome import pipeline
 from resgenome import predict as predict_module
 from resgenome.cli import main
-from resgenome.data.sequences import decode, encode, reverse_complement, window_starts
+from resgenome.data import sequences
+from resgenome.data.sequences import decode, encode, read_fasta, reverse_complement, window_starts, windows
 from resgenome.models import classical
 from resgenome.tasks import get_task
 from resgenome.tasks.viral import duplicates_across, experiment_groups
@@ -274,6 +277,154 @@ def test_a_huge_record_is_scored_in_chunks_with_the_same_result(toy_model, tmp_p
     monkeypatch.setattr(predict_module, "_WINDOWS_PER_CHUNK", 3)
     assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "chunked.tsv", "--per-window") == 0
     assert (tmp_path / "chunked.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
+
+
+def test_tiny_pieces_score_like_whole_records(toy_model, tmp_path, monkeypatch):
+    random_fasta(tmp_path / "in.fa", [1, 299, 300, 301, 451, 3001, 150], seed=8, width=61)
+    for name, piece_bases in (("whole", 1 << 20), ("pieces", 7)):
+        monkeypatch.setattr(predict_module, "_PIECE_BASES", piece_bases)
+        for extra in ((), ("--per-window",)):
+            out = tmp_path / f"{name}{''.join(extra)}.tsv"
+            assert predict_cli(toy_model, tmp_path / "in.fa", out, "--batch-size", "7", *extra) == 0
+    assert (tmp_path / "pieces.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
+    assert (tmp_path / "pieces--per-window.tsv").read_bytes() == (tmp_path / "whole--per-window.tsv").read_bytes()
+
+
+# A stand-in model whose window scores are cheap, depend on every base and are multiples of 1/2048, so that sums and
+# means come out exactly the same in any order: streamed and whole-record output can then be compared byte for byte.
+FAKE_WINDOW, FAKE_STRIDE = 10, 4
+FAKE_WEIGHTS = np.arange(1, FAKE_WINDOW + 1) ** 2
+
+
+def fake_score(codes: np.ndarray) -> np.ndarray:
+    return (codes.astype(np.int64) @ FAKE_WEIGHTS % 1024) / 1024
+
+
+@pytest.fixture
+def fake_model(monkeypatch) -> dict:
+    """Makes ``predict_viral`` load a model of window FAKE_WINDOW scoring with :func:`fake_score`; counts windows."""
+    scored = {"windows": 0}
+
+    def scorer(batch, **kwargs):
+        scored["windows"] += len(batch.codes)
+        return fake_score(batch.codes)
+
+    def load_model(path, task=None):
+        ckpt = {"preprocessing": {"seq_length": FAKE_WINDOW}, "threshold": 0.5, "model": {"kind": "kmer"}}
+        return ckpt, scorer
+
+    monkeypatch.setattr(pipeline, "load_model", load_model)
+    return scored
+
+
+def whole_record_output(fasta: Path, *, per_window: bool = False, both_strands: bool = False,
+                        indices: list[int] | None = None) -> str:  # fmt: skip
+    """The output rows of predict_viral computed the plain way: each record read whole, then windowed at once.
+
+    ``indices``: the ``record`` column of each record, when not its position in ``fasta``.
+    """
+    rows = []
+    for position, (seq_id, raw) in enumerate(read_fasta(fasta)):
+        index = position if indices is None else indices[position]
+        codes = encode(raw)
+        cut, n, padded = windows(codes, FAKE_WINDOW, FAKE_STRIDE)
+        p = fake_score(cut)
+        if both_strands:
+            p = (p + fake_score(reverse_complement(cut))) / 2
+        if per_window:
+            starts = window_starts(len(codes), FAKE_WINDOW, FAKE_STRIDE)
+            ends = np.minimum(starts + FAKE_WINDOW, len(codes))
+            rows += [f"{seq_id}\t{a}\t{b}\t{q:.6f}\t{index}\n" for a, b, q in zip(starts, ends, p)]
+        else:
+            label = "viral" if p.max() >= 0.5 else "non-viral"
+            rows.append(f"{seq_id}\t{len(codes)}\t{n}\t{p.max():.6f}\t{p.mean():.6f}\t{label}\t{int(padded)}"
+                        f"\t{index}\n")
+    return "".join(rows)
+
+
+def body(path: Path) -> str:
+    return path.read_text().split("\n", 1)[1]
+
+
+# every length around the window and the stride grid: shorter (padded), equal, one more, grid ending on the end or not
+FAKE_LENGTHS = [1, FAKE_WINDOW - 1, FAKE_WINDOW, FAKE_WINDOW + 1, FAKE_WINDOW + FAKE_STRIDE,
+                FAKE_WINDOW + 2 * FAKE_STRIDE, FAKE_WINDOW + 2 * FAKE_STRIDE + 1, 4 * FAKE_WINDOW - 1, 97, 400, 2,
+                5 * FAKE_STRIDE]  # fmt: skip
+
+
+@pytest.mark.parametrize("piece_bases", [1, 3, FAKE_WINDOW, 64, 1 << 20])
+@pytest.mark.parametrize("per_window, both_strands", [(False, False), (True, False), (False, True), (True, True)])
+def test_streamed_windows_are_the_whole_record_windows(fake_model, tmp_path, monkeypatch, piece_bases, per_window,
+                                                       both_strands):  # fmt: skip
+    random_fasta(tmp_path / "in.fa", FAKE_LENGTHS, seed=2, width=13)
+    monkeypatch.setattr(predict_module, "_PIECE_BASES", piece_bases)
+    monkeypatch.setattr(predict_module, "_WINDOWS_PER_CHUNK", 5)
+    stats = predict_module.predict_viral("fake.pt", tmp_path / "in.fa", tmp_path / "out.tsv", stride=FAKE_STRIDE,
+                                         per_window=per_window, both_strands=both_strands, batch_size=6,
+                                         progress=False)  # fmt: skip
+    assert body(tmp_path / "out.tsv") == whole_record_output(tmp_path / "in.fa", per_window=per_window,
+                                                             both_strands=both_strands)  # fmt: skip
+    assert stats["records"] == len(FAKE_LENGTHS) and stats["bases"] == sum(FAKE_LENGTHS)
+    assert stats["windows"] == sum(len(window_starts(n, FAKE_WINDOW, FAKE_STRIDE)) for n in FAKE_LENGTHS)
+
+
+@pytest.mark.parametrize("per_window", [False, True])
+def test_skip_invalid_drops_a_record_found_bad_after_scoring_began(fake_model, tmp_path, monkeypatch, per_window):
+    records = random_fasta(tmp_path / "good.fa", [40, 3000, 25], seed=4)
+    lines = (tmp_path / "good.fa").read_text().splitlines(keepends=True)
+    # a long record whose only illegal character comes after hundreds of its windows
+    bad = [">late_x\n"] + ["ACGT" * 15 + "\n"] * 40 + ["ACGTX\n"] + ["GGCC" * 15 + "\n"] * 3
+    (tmp_path / "in.fa").write_text("".join(lines[:2] + bad + lines[2:]))
+    monkeypatch.setattr(sequences, "_BLOCK", 256)  # the file is read in small blocks, so the X is found late
+    monkeypatch.setattr(predict_module, "_PIECE_BASES", 100)
+    monkeypatch.setattr(predict_module, "_SPOOL_BYTES", 200)  # per-window rows of the bad record spill to disk
+    stats = predict_module.predict_viral("fake.pt", tmp_path / "in.fa", tmp_path / "out.tsv", stride=FAKE_STRIDE,
+                                         per_window=per_window, batch_size=8, skip_invalid=True,
+                                         progress=False)  # fmt: skip
+    # the bad record is number 1 of the input
+    assert body(tmp_path / "out.tsv") == whole_record_output(tmp_path / "good.fa", per_window=per_window,
+                                                             indices=[0, 2, 3])  # fmt: skip
+    assert "late_x" not in (tmp_path / "out.tsv").read_text()
+    assert fake_model["windows"] > stats["windows"]  # windows of late_x were scored before the X was read
+    skipped = read_tsv(tmp_path / "out.tsv.skipped.tsv")
+    assert [(r["seq_id"], r["record"]) for r in skipped] == [("late_x", "1")]
+    assert skipped[0]["reason"].startswith("record 'late_x' (line 44): illegal character 'X' at base 2405;")
+    assert stats["skipped"] == 1 and stats["records"] == len(records)
+
+
+def test_skip_invalid_lists_records_without_sequence(fake_model, tmp_path, capsys):
+    (tmp_path / "in.fa").write_text(">a\n" + "ACGT" * 10 + "\n>empty\n>b\nTTTTTTTTTTTT\n>last_empty\n")
+    stride = ("--stride", str(FAKE_STRIDE))
+    assert predict_cli(Path("fake.pt"), tmp_path / "in.fa", tmp_path / "out.tsv", *stride, "--skip-invalid") == 0
+    assert [(r["seq_id"], r["record"]) for r in read_tsv(tmp_path / "out.tsv")] == [("a", "0"), ("b", "2")]
+    skipped = read_tsv(tmp_path / "out.tsv.skipped.tsv")
+    assert [(r["seq_id"], r["record"]) for r in skipped] == [("empty", "1"), ("last_empty", "3")]
+    assert all("has no sequence" in r["reason"] for r in skipped)
+    assert "skipped 2 invalid records" in capsys.readouterr().err
+    assert predict_cli(Path("fake.pt"), tmp_path / "in.fa", tmp_path / "strict.tsv", *stride) != 0
+    assert "'empty' (line 3) has no sequence" in capsys.readouterr().err
+    assert not (tmp_path / "strict.tsv").exists()
+
+
+def test_memory_stays_flat_within_one_long_record(fake_model, tmp_path):
+    """A 48-Mbp single-line record is scored with a few MB (7.5 when written), not its 48 MB (issue: flat memory)."""
+    size = 48_000_000
+    path = tmp_path / "chromosome.fa"
+    block = np.frombuffer(b"ACGT", dtype=np.uint8)[np.random.default_rng(0).integers(0, 4, 1_000_000)].tobytes()
+    with open(path, "wb") as handle:
+        handle.write(b">chromosome\n")
+        for _ in range(size // len(block)):
+            handle.write(block)  # one line: pieces must not follow lines
+        handle.write(b"\n")
+    tracemalloc.start()
+    try:
+        stats = predict_module.predict_viral("fake.pt", path, tmp_path / "out.tsv", stride=FAKE_WINDOW,
+                                             batch_size=4096, progress=False)  # fmt: skip
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert stats["records"] == 1 and stats["bases"] == size and stats["windows"] == size // FAKE_WINDOW
+    assert peak < size / 4, f"peak {peak / 1e6:.1f} MB"
 
 
 def test_gzip_and_csv_inputs(toy_model, tmp_path, synthetic_prefix):

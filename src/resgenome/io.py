@@ -44,6 +44,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        _set_default_mode(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)
@@ -67,6 +68,7 @@ def _atomic_path(path: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        _set_default_mode(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)
@@ -76,6 +78,13 @@ def _atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _set_default_mode(path: str) -> None:
+    """Give a temporary file the mode ``open()`` would have (0666 less the umask); mkstemp makes it 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _remove_quietly(path: str) -> None:

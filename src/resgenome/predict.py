@@ -1,17 +1,23 @@
 """Score real samples with a viral model: contigs of any length, streamed, windowed, batched across records.
 
-A contig is cut into model-length windows (:func:`resgenome.data.sequences.windows`); windows of consecutive
-records fill one batch; a contig's score is the max (and mean) of its windows' scores. Memory stays flat: at most one
-record (as read by :func:`~resgenome.data.sequences.read_fasta`), one chunk of its windows and one batch are held,
-and output rows are written as soon as their record is complete. Every row carries the record's index in the input
-(``record``), so the parts written with ``shard=(i, n)`` merge back into the unsharded output
-(:func:`merge_predictions`).
+A contig is cut into model-length windows, exactly those of :func:`resgenome.data.sequences.windows` on the whole
+sequence; windows of consecutive records fill one batch; a contig's score is the max (and mean) of its windows'
+scores. Memory stays flat whatever the file or record size: a FASTA record is read in pieces of
+:data:`~resgenome.data.sequences.PIECE_BASES` bases (:func:`~resgenome.data.sequences.iter_fasta_pieces`), its
+windows are cut and scored as the pieces arrive with only the last window's worth of bases carried from one piece to
+the next, and a row is written as soon as its record is complete. With ``skip_invalid`` the per-window rows of the
+record being read wait in a temporary file that spills to disk, since an illegal character late in the record must
+drop them all. Every row carries the record's index in the input (``record``), so the parts written with
+``shard=(i, n)`` merge back into the unsharded output (:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is
+read whole.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
+import shutil
+import tempfile
 from collections import deque
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -19,32 +25,34 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .data import sequences
-from .data.sequences import SequenceSet
-from .errors import InputError, ResgenomeError
+from .data.sequences import RecordPiece, SequenceSet
+from .errors import ResgenomeError
 from .io import atomic_open
 from .train import pick_device
 
 CONTIG_COLUMNS = ["seq_id", "length", "n_windows", "score", "score_mean", "label", "padded", "record"]
 WINDOW_COLUMNS = ["seq_id", "start", "end", "score", "record"]
 SKIPPED_COLUMNS = ["seq_id", "reason", "record"]
-_WINDOWS_PER_CHUNK = 4096  # windows cut from one record at a time: 4096 x 300 bytes = 1.2 MB of codes
+_WINDOWS_PER_CHUNK = 4096  # windows handed to the batcher at a time (views of the piece: no copy is made)
+_PIECE_BASES = sequences.PIECE_BASES  # bases read from a FASTA record at a time; tests make it tiny
+_SPOOL_BYTES = 1 << 20  # per-window rows of an unfinished record kept in memory before spilling to disk
 
 
 @dataclass
 class _Record:
-    """A contig whose windows are (being) scored."""
+    """A contig whose windows are (being) scored; ``n_windows`` is None until its last piece has been read."""
 
     index: int
     seq_id: str
-    length: int
-    n_windows: int
-    padded: bool
+    length: int = 0
+    n_windows: int | None = None
+    padded: bool = False
     scored: int = 0
     best: float = -np.inf
     total: float = 0.0
-
 
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     """``"i/n"`` (0 <= i < n) or ``(i, n)`` -> ``(i, n)``; None stays None."""
@@ -62,27 +70,62 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
-def _is_fasta(path: Path) -> bool:
-    if not path.exists():
-        raise InputError(f"{path}: file not found; expected FASTA (plain or gzip) or a ViraMiner CSV")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; expected FASTA (plain or gzip) or a ViraMiner CSV")
-    # sequences.read_sequences decides the same way; its helper is private, so this is the one shared dependency
-    return sequences._first_character(path, str(path)) == b">"
+def _pieces(path: Path, select: Callable[[int], bool], skip_invalid: bool) -> Iterator[RecordPiece]:
+    """The records ``select`` accepts, as pieces in input order (see :func:`sequences.iter_fasta_pieces`).
 
-
-def _records(path: Path, skip: Callable[[int], bool]) -> Iterator[tuple[int, str, bytes | np.ndarray | None]]:
-    """(index, id, sequence) of every record in input order; sequence None for records ``skip`` rejects.
-
-    FASTA records come as raw bytes (encoded later, so one bad record can be skipped); CSV rows as codes.
+    Records of other shards are passed over unchecked: each record's problems are reported by the shard owning it.
+    A ViraMiner CSV is read whole and each row is one piece.
     """
-    if _is_fasta(path):
-        for index, (seq_id, raw) in enumerate(sequences.read_fasta(path, validate=False)):
-            yield index, seq_id, None if skip(index) else raw
-    else:
-        table = sequences.read_viral_csv(path, length=None)
-        for index, seq_id in enumerate(table.ids):
-            yield index, seq_id, None if skip(index) else table.codes[index]
+    if sequences.is_fasta(path):
+        yield from sequences.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid)
+        return
+    table = sequences.read_viral_csv(path, length=None)
+    for index, seq_id in enumerate(table.ids):
+        if select(index):
+            yield RecordPiece(seq_id, index, 0, table.codes[index], last=True)
+
+
+class _WindowCutter:
+    """Cuts the windows of one record from its pieces as they arrive.
+
+    The starts and contents are those of :func:`sequences.windows` on the whole record (0, stride, 2*stride, ...,
+    then one aligned to the end, or one N-padded window for a short record), but only the last ``window`` bases are
+    carried from one piece to the next: enough for the next window on the stride grid and for the final one.
+    """
+
+    def __init__(self, window: int, stride: int):
+        self.window, self.stride = window, stride
+        self.tail = np.empty(0, dtype=np.uint8)  # the last `window` bases read, or all of them while fewer
+        self.length = 0  # bases read
+        self.next_start = 0  # the first start on the stride grid not yet cut
+        self.n_windows = 0
+
+    def add(self, codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(windows, starts)`` of the grid windows these bases complete: shapes (W, window) and (W,), W at most
+        :data:`_WINDOWS_PER_CHUNK`. The windows are views of a scratch array, valid until the next call."""
+        seq = np.concatenate([self.tail, codes])
+        offset = self.length - len(self.tail)  # record position of seq[0]
+        self.length += len(codes)
+        self.tail = seq[-self.window :].copy()  # a copy, so that seq can be freed
+        first, stop = self.next_start, self.length - self.window + 1  # starts below stop have all their bases
+        if stop <= first:
+            return
+        n = (stop - 1 - first) // self.stride + 1
+        self.next_start, self.n_windows = first + n * self.stride, self.n_windows + n
+        view = sliding_window_view(seq, self.window)
+        step = self.stride * _WINDOWS_PER_CHUNK
+        for lo in range(first, stop, step):
+            starts = np.arange(lo, min(lo + step, stop), self.stride)
+            yield view[starts[0] - offset : starts[-1] - offset + 1 : self.stride], starts
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """After the last piece: the closing window and its start, shapes (1, window) and (1,), or None when the grid
+        already ends with the record."""
+        if self.length >= self.window and (self.length - self.window) % self.stride == 0:
+            return None
+        cut, _, _ = sequences.windows(self.tail, self.window, self.stride)
+        self.n_windows += 1
+        return cut, np.array([max(self.length - self.window, 0)])
 
 
 class _Batcher:
@@ -113,6 +156,15 @@ class _Batcher:
             if len(self.owner) == self.batch_size:
                 yield from self.flush()
 
+    def drop(self, record: _Record) -> None:
+        """Forget the latest record: its windows leave the batch, and those already scored are ignored."""
+        keep = len(self.owner)
+        while keep and self.owner[keep - 1] is record:
+            keep -= 1
+        del self.owner[keep:]
+        if self.pending and self.pending[-1] is record:
+            self.pending.pop()
+
     def flush(self) -> Iterator[_Record]:
         n = len(self.owner)
         if n:
@@ -127,24 +179,12 @@ class _Batcher:
                 if self.on_windows is not None:
                     self.on_windows(record, self.starts[lo:hi], part)
             self.owner = []
+        yield from self.ready()
+
+    def ready(self) -> Iterator[_Record]:
+        """The records, in input order, whose windows are all known (``n_windows`` set) and scored."""
         while self.pending and self.pending[0].scored == self.pending[0].n_windows:
             yield self.pending.popleft()
-
-
-def _window_chunks(codes: np.ndarray, window: int, stride: int) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
-    """(windows, starts, padded) of one record, at most :data:`_WINDOWS_PER_CHUNK` windows at a time.
-
-    A long record is cut into overlapping sub-sequences whose windows are exactly the record's windows, so a whole
-    chromosome never needs its full window array in memory.
-    """
-    starts = sequences.window_starts(len(codes), window, stride)
-    for lo in range(0, len(starts), _WINDOWS_PER_CHUNK):
-        chunk = starts[lo : lo + _WINDOWS_PER_CHUNK]
-        end = len(codes) if lo + _WINDOWS_PER_CHUNK >= len(starts) else chunk[-1] + window
-        cut, n, padded = sequences.windows(codes[chunk[0] : end], window, stride)
-        if n != len(chunk):  # cannot happen while windows() and window_starts() agree; guards a silent misalignment
-            raise RuntimeError(f"window chunk of {n} windows for {len(chunk)} starts")
-        yield cut, chunk, padded
 
 
 def predict_viral(
@@ -173,8 +213,8 @@ def predict_viral(
         (:data:`WINDOW_COLUMNS`; start 0-based, end exclusive). Written atomically: nothing on error.
     both_strands : score each window and its reverse complement and average the two.
     shard : ``"i/n"``: score only records k with ``k % n == i``; :func:`merge_predictions` joins the parts.
-    skip_invalid : skip records with illegal characters, list them in ``OUTPUT.skipped.tsv`` (seq_id, reason);
-        without it the first such record is an error naming the file and record.
+    skip_invalid : skip records with an illegal character or without sequence, list them in ``OUTPUT.skipped.tsv``
+        (seq_id, reason, record); without it the first such record is an error naming the file, line and record.
     device : ``cpu``, ``cuda`` or None (CUDA when present).
 
     Returns
@@ -206,12 +246,15 @@ def predict_viral(
             p = (p + scorer(rc, **kwargs)) / 2
         return np.asarray(p, dtype=np.float64)
 
-    mine = (lambda k: k % shard[1] != shard[0]) if shard else (lambda k: False)
+    mine = (lambda k: k % shard[1] == shard[0]) if shard else (lambda k: True)
     stats = {"records": 0, "windows": 0, "skipped": 0, "viral": 0, "bases": 0, "output": str(output)}
+
     def write_windows(record: _Record, starts: np.ndarray, scores: np.ndarray) -> None:
         ends = np.minimum(starts + window, record.length)
-        out.write("".join(f"{record.seq_id}\t{a}\t{b}\t{p:.6f}\t{record.index}\n"
-                          for a, b, p in zip(starts.tolist(), ends.tolist(), scores.tolist())))  # fmt: skip
+        rows = "".join(f"{record.seq_id}\t{a}\t{b}\t{p:.6f}\t{record.index}\n"
+                       for a, b, p in zip(starts.tolist(), ends.tolist(), scores.tolist()))  # fmt: skip
+        # the record still being read may yet turn out invalid: its rows wait in the spool
+        (spool if spool is not None and record.n_windows is None else out).write(rows)
 
     def write(handle, record: _Record) -> None:
         stats["records"] += 1
@@ -233,32 +276,45 @@ def predict_viral(
         skipped = stack.enter_context(atomic_open(skipped_path, "w", newline="")) if skip_invalid else None
         if skipped:
             skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
+        spool = None
+        if per_window and skip_invalid:
+            spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
         bar = stack.enter_context(_progress(progress))
-        for index, seq_id, raw in _records(path, mine):
-            if raw is None:
+        record: _Record | None = None
+        for piece in _pieces(path, mine, skip_invalid):
+            if record is None or piece.index != record.index:
+                record, cutter = _Record(piece.index, piece.record), _WindowCutter(window, stride)
+            bar.update(len(piece.codes))
+            if piece.error is not None:
+                batcher.drop(record)
+                if spool is not None:
+                    spool.seek(0)
+                    spool.truncate()
+                stats["skipped"] += 1
+                reason = str(piece.error).removeprefix(f"{path}: ").replace("\t", " ")
+                skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
                 continue
-            if isinstance(raw, np.ndarray):
-                codes = raw
-            else:
-                try:
-                    codes = sequences.encode(raw, source=str(path), record=repr(seq_id))
-                except InputError as exc:
-                    if not skip_invalid:
-                        raise
-                    stats["skipped"] += 1
-                    reason = str(exc).split(": ", 2)[-1].replace("\t", " ")
-                    skipped.write(f"{seq_id}\t{reason}\t{index}\n")
-                    continue
-            starts = sequences.window_starts(len(codes), window, stride)
-            record = _Record(index, seq_id, len(codes), len(starts), len(codes) < window)
-            for cut, chunk_starts, _ in _window_chunks(codes, window, stride):
-                for done in batcher.add(record, cut, chunk_starts):
+            record.length += len(piece.codes)  # before its windows are scored: a padded window's end needs it
+            for cut, starts in cutter.add(piece.codes):
+                for done in batcher.add(record, cut, starts):
                     write(out, done)
-                    bar.update(done.length)
-            stats["bases"] += len(codes)
+            if not piece.last:
+                continue
+            closing = cutter.finish()
+            if closing is not None:
+                for done in batcher.add(record, *closing):
+                    write(out, done)
+            record.n_windows, record.padded = cutter.n_windows, record.length < window
+            if spool is not None:
+                spool.seek(0)
+                shutil.copyfileobj(spool, out)
+                spool.seek(0)
+                spool.truncate()
+            stats["bases"] += record.length
+            for done in batcher.ready():
+                write(out, done)
         for done in batcher.flush():
             write(out, done)
-            bar.update(done.length)
     return stats
 
 

@@ -4,7 +4,8 @@ In memory a sequence is a uint8 array of codes, 0-3 = A, C, G, T and 4 = N (or a
 :func:`one_hot` expands a batch of codes to the ``(N, 4, L)`` float32 contract of :mod:`resgenome.data`, N becoming
 an all-zero column. Every conversion goes through a 256-entry byte lookup table, so nothing loops over bases in
 Python, and every bad file is reported as one :class:`~resgenome.errors.InputError` naming the file and the line or
-record.
+record. FASTA files are streamed: record by record (:func:`read_fasta`), or in pieces of bounded size whatever the
+record length (:func:`iter_fasta_pieces`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -25,14 +26,16 @@ from ..errors import InputError
 
 __all__ = [
     "CODE_N", "VIRAL_LENGTH", "encode", "one_hot", "reverse_complement", "decode", "experiment_of", "SequenceSet",
-    "read_viral_csv", "read_fasta", "iter_fasta_codes", "read_label_tsv", "read_sequences", "windows",
-    "window_starts", "kmer_counts",
+    "read_viral_csv", "read_fasta", "PIECE_BASES", "RecordPiece", "iter_fasta_pieces", "iter_fasta_codes",
+    "read_label_tsv", "is_fasta", "read_sequences", "windows", "window_starts", "kmer_counts",
 ]  # fmt: skip
 
 #: Code of N and of every other IUPAC ambiguity code; codes 0-3 are A, C, G, T.
 CODE_N = 4
 #: Length of a ViraMiner sequence, which is also the input length of the viral models.
 VIRAL_LENGTH = 300
+#: Bases per piece of :func:`iter_fasta_pieces` by default: 1 MiB of codes, whatever the record length.
+PIECE_BASES = 1 << 20
 
 _ILLEGAL = 255  # lookup-table value of a byte that is not a base; 255 is uint8's maximum, so max() finds it
 _AMBIGUOUS = b"RYSWKMBDHVN"  # U is deliberately absent: an RNA sequence should be converted, not silently read
@@ -125,16 +128,17 @@ def one_hot(codes: np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(codes, torch.Tensor):
         index = codes
     else:
-        array = np.asarray(codes)
-        index = torch.from_numpy(array if array.flags.writeable else array.copy())  # torch refuses read-only memory
+        array = np.ascontiguousarray(codes)  # torch takes no negative strides (a reversed view) nor read-only memory
+        index = torch.from_numpy(array if array.flags.writeable else array.copy())
     if index.ndim not in (1, 2):
         raise ValueError(f"one_hot expects codes of shape (N, L) or (L,), got {tuple(index.shape)}")
     if index.numel():
         low, high = torch.aminmax(index)
         if int(low) < 0 or int(high) > CODE_N:
             raise ValueError("one_hot expects codes 0-4 as made by encode()")
-    # One comparison pass writing float32 straight into the (N, 4, L) layout: ~35x faster than gathering rows of
-    # a (5, 4) table and transposing (resgenome bench, data_share), and N columns come out all zero by themselves.
+    # One comparison pass writing float32 straight into the (N, 4, L) layout: ~10x faster than gathering rows of
+    # a (5, 4) table and transposing (benchmarks/layout_ab.py), and N columns come out all zero by themselves.
+    # The channel codes take the codes' dtype: a uint8-int64 comparison takes a slow type-promotion path.
     out = torch.empty((*index.shape[:-1], 4, index.shape[-1]), dtype=torch.float32, device=index.device)
     return torch.eq(index.unsqueeze(-2), _CHANNEL_CODES.to(index.device, index.dtype), out=out)
 
@@ -407,7 +411,7 @@ def read_fasta(path: str | os.PathLike, *, validate: bool = True) -> Iterator[tu
 
     The file is read in blocks of 1 MiB, so memory use is about one record plus one block whatever the file size;
     lines of any length, lower case and Windows line endings are accepted. The path is checked at once, the content
-    as records are read.
+    as records are read. For records too long to hold, see :func:`iter_fasta_pieces`.
 
     Parameters
     ----------
@@ -427,18 +431,155 @@ def read_fasta(path: str | os.PathLike, *, validate: bool = True) -> Iterator[tu
         Naming the file and the record or line: missing, directory, empty or binary file; not FASTA; a header without
         id or without sequence; a duplicated id; an illegal character (``validate``); a truncated or corrupt gzip.
     """
-    path, name = _check_path(path, _FASTA_EXPECTED)
-    if path.stat().st_size == 0:
-        raise InputError(f"{name}: file is empty; expected {_FASTA_EXPECTED}")
+    path, name = _check_fasta_path(path)
     return _fasta_records(path, name, validate)
 
 
 def _fasta_records(path: Path, name: str, validate: bool) -> Iterator[tuple[str, bytes]]:
+    sequence = io.BytesIO()  # its getvalue() hands over the buffer without copying: one copy of a long record
+    n_bases = 0
+    for record, header_line, segment, line in _fasta_segments(path, name):
+        if segment is None:
+            if n_bases == 0:
+                raise _no_sequence(name, record, header_line)
+            yield record, sequence.getvalue()
+            sequence, n_bases = io.BytesIO(), 0
+            continue
+        if validate:
+            error = _illegal_character(segment, name, record, line, n_bases)
+            if error is not None:
+                raise error
+        bases = segment.translate(None, _WHITESPACE)
+        sequence.write(bases)
+        n_bases += len(bases)
+
+
+@dataclass(frozen=True)
+class RecordPiece:
+    """A run of consecutive bases of one FASTA record, as streamed by :func:`iter_fasta_pieces`.
+
+    Attributes
+    ----------
+    record : str
+        The record id.
+    index : int
+        The record's 0-based position in the file.
+    start : int
+        Position of ``codes[0]`` in the record (0-based).
+    codes : np.ndarray, shape (n,) uint8
+        The bases as codes (see :func:`encode`); empty only in a piece carrying an ``error``.
+    last : bool
+        True for the record's final piece, so its length is ``start + len(codes)``.
+    error : InputError or None
+        Set (with ``last``) when the record turned out invalid; its earlier pieces are then to be discarded.
+    """
+
+    record: str
+    index: int
+    start: int
+    codes: np.ndarray
+    last: bool
+    error: InputError | None = None
+
+
+def iter_fasta_pieces(
+    path: str | os.PathLike,
+    piece_bases: int = PIECE_BASES,
+    *,
+    select: Callable[[int], bool] | None = None,
+    skip_invalid: bool = False,
+) -> Iterator[RecordPiece]:
+    """Stream a FASTA file as bounded pieces of codes, so that a record of any length needs a few MB of memory.
+
+    The file is read in fixed-size blocks, not lines: a 100-Mbp record on one line streams like any other. Every
+    check of :func:`read_fasta` (``validate=True``) applies, with the same messages.
+
+    Parameters
+    ----------
+    path : path-like
+    piece_bases : int
+        Every piece of a record holds exactly this many bases except its last, which holds 1 to ``piece_bases``.
+    select : callable or None
+        ``select(index)`` for each record's 0-based index; a record it rejects yields nothing and only the file's
+        structure (headers, ids, binary content) is checked in it. None selects every record.
+    skip_invalid : bool
+        False: an illegal character or a header without sequence raises at once. True: the record instead ends
+        with a piece carrying the ``error`` (and no codes), and reading goes on with the next record. Problems of
+        the whole file (not FASTA, binary, duplicated id, corrupt gzip) always raise.
+
+    Yields
+    ------
+    RecordPiece
+        In file order; at least one per selected record, the final one with ``last`` set.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_fasta`, naming the file and the record or line.
+    """
+    if piece_bases < 1:
+        raise ValueError(f"piece_bases must be a positive integer, got {piece_bases}")
+    path, name = _check_fasta_path(path)
+    return _fasta_pieces(path, name, piece_bases, select or (lambda index: True), skip_invalid)
+
+
+def _fasta_pieces(
+    path: Path, name: str, piece_bases: int, select: Callable[[int], bool], skip_invalid: bool
+) -> Iterator[RecordPiece]:
+    index = 0
+    wanted = select(index)
+    # Bases read but not yet yielded: a full piece goes out only once more bases follow, so that the record's final
+    # piece can say it is final. start is the record position of pending[0].
+    pending = np.empty(0, dtype=np.uint8)
+    start = 0
+    invalid = False
+    for record, header_line, segment, line in _fasta_segments(path, name):
+        if segment is None:  # end of the record
+            if wanted and not invalid:
+                if start + len(pending) == 0:
+                    error = _no_sequence(name, record, header_line)
+                    if not skip_invalid:
+                        raise error
+                    yield RecordPiece(record, index, 0, pending, last=True, error=error)
+                else:
+                    yield RecordPiece(record, index, start, pending, last=True)
+            index += 1
+            wanted, pending, start, invalid = select(index), np.empty(0, dtype=np.uint8), 0, False
+            continue
+        if not wanted or invalid:
+            continue
+        codes = _LOOKUP[np.frombuffer(segment.translate(None, _WHITESPACE), dtype=np.uint8)]
+        if _first_illegal(codes) >= 0:  # found on the bases; located (line, base) on the raw segment
+            error = _illegal_character(segment, name, record, line, start + len(pending))
+            if not skip_invalid:
+                raise error
+            invalid = True
+            yield RecordPiece(record, index, 0, np.empty(0, dtype=np.uint8), last=True, error=error)
+            continue
+        pending = np.concatenate([pending, codes]) if len(pending) else codes
+        while len(pending) > piece_bases:
+            yield RecordPiece(record, index, start, pending[:piece_bases], last=False)
+            pending, start = pending[piece_bases:], start + piece_bases
+
+
+def _check_fasta_path(path: str | os.PathLike) -> tuple[Path, str]:
+    path, name = _check_path(path, _FASTA_EXPECTED)
+    if path.stat().st_size == 0:
+        raise InputError(f"{name}: file is empty; expected {_FASTA_EXPECTED}")
+    return path, name
+
+
+def _fasta_segments(path: Path, name: str) -> Iterator[tuple[str, int, bytes | None, int]]:
+    """The parse shared by the FASTA readers: ``(id, header line, segment, line)`` in file order.
+
+    A segment is raw sequence text of the record (line breaks included, possibly only whitespace) starting at
+    ``line``, at most one read block long; segment None ends the record. The structure of the file is checked here
+    (preamble, headers, unique ids, NUL bytes, gzip integrity); what the sequence characters mean is left to the
+    caller.
+    """
     first_line: dict[str, int] = {}  # id -> header line, for duplicate reports
     record: str | None = None  # id of the record being read
     record_line = 0
-    sequence = io.BytesIO()  # its getvalue() hands over the buffer without copying: one copy of a long record
-    n_bases = 0
     header = bytearray()
     in_header = False
     at_line_start = True
@@ -470,12 +611,10 @@ def _fasta_records(path: Path, name: str, validate: bool) -> Iterator[tuple[str,
                     line += 1
                     in_header, at_line_start = False, True
                     record = _header_id(header, name, record_line, first_line)
-                    n_bases = 0
                     continue
                 if at_line_start and block[pos] == 0x3E:  # '>' opens a header only at the start of a line
                     if record is not None:
-                        yield _finish(record, record_line, sequence, n_bases, name)
-                        sequence = io.BytesIO()
+                        yield record, record_line, None, line
                     in_header, record_line = True, line
                     header.clear()
                     pos += 1
@@ -486,20 +625,16 @@ def _fasta_records(path: Path, name: str, validate: bool) -> Iterator[tuple[str,
                 if record is None:
                     _check_preamble(segment, name, line)
                 else:
-                    if validate or b"\x00" in segment:
-                        _check_segment(segment, name, record, line, n_bases)
-                    bases = segment.translate(None, _WHITESPACE)
-                    sequence.write(bases)
-                    n_bases += len(bases)
+                    _check_binary(segment, name, record, line)
+                    yield record, record_line, segment, line
                 line += segment.count(b"\n")
                 at_line_start = segment.endswith(b"\n")
                 pos = stop
     if in_header:  # a header on the last line, without newline
         record = _header_id(header, name, record_line, first_line)
-        n_bases = 0
     if record is None:
         raise InputError(f"{name}: file is empty (only blank lines); expected {_FASTA_EXPECTED}")
-    yield _finish(record, record_line, sequence, n_bases, name)
+    yield record, record_line, None, line
 
 
 def _header_id(header: bytearray, name: str, line: int, first_line: dict[str, int]) -> str:
@@ -521,12 +656,10 @@ def _header_id(header: bytearray, name: str, line: int, first_line: dict[str, in
     return record
 
 
-def _finish(record: str, line: int, sequence: io.BytesIO, n_bases: int, name: str) -> tuple[str, bytes]:
-    if n_bases == 0:
-        raise InputError(
-            f"{name}: record {record!r} (line {line}) has no sequence; every '>' header needs sequence lines after it"
-        )
-    return record, sequence.getvalue()
+def _no_sequence(name: str, record: str, line: int) -> InputError:
+    return InputError(
+        f"{name}: record {record!r} (line {line}) has no sequence; every '>' header needs sequence lines after it"
+    )
 
 
 def _check_preamble(segment: bytes, name: str, line: int) -> None:
@@ -541,19 +674,22 @@ def _check_preamble(segment: bytes, name: str, line: int) -> None:
     raise InputError(f"{name}: line {at}: {binary}not a FASTA file: expected a '>id' header, found {found!r}")
 
 
-def _check_segment(segment: bytes, name: str, record: str, line: int, n_bases: int) -> None:
-    """Report the first NUL or illegal byte of a piece of a record's sequence lines, with its line and base."""
-    raw = np.frombuffer(segment, dtype=np.uint8)
+def _check_binary(segment: bytes, name: str, record: str, line: int) -> None:
     nul = segment.find(b"\x00")
-    offset = nul if nul >= 0 else _first_illegal(_FASTA_CHECK[raw])
-    if offset < 0:
-        return
-    at = line + segment.count(b"\n", 0, offset)
     if nul >= 0:
+        at = line + segment.count(b"\n", 0, nul)
         raise InputError(f"{name}: record {record!r} (line {at}): binary content (NUL byte); not a FASTA file")
+
+
+def _illegal_character(segment: bytes, name: str, record: str, line: int, n_bases: int) -> InputError | None:
+    """The error for the first illegal byte of a piece of a record's sequence lines, with its line and base."""
+    offset = _first_illegal(_FASTA_CHECK[np.frombuffer(segment, dtype=np.uint8)])
+    if offset < 0:
+        return None
+    at = line + segment.count(b"\n", 0, offset)
     base = n_bases + len(segment[:offset].translate(None, _WHITESPACE)) + 1
     byte = segment[offset]
-    raise InputError(
+    return InputError(
         f"{name}: record {record!r} (line {at}): illegal character {_describe(byte)} at base {base}{_hint(byte)};"
         f" {_ALLOWED}"
     )
@@ -567,24 +703,21 @@ def iter_fasta_codes(path: str | os.PathLike, chunk_bases: int | None = None) ->
     path : path-like
     chunk_bases : int or None
         None yields each record whole. An integer yields a record as consecutive pieces of at most this many bases
-        (the same id repeated, in order), bounding the size of each code array.
+        (the same id repeated, in order), bounding the size of each code array and the memory used whatever the
+        record length (see :func:`iter_fasta_pieces`).
 
     Yields
     ------
     (str, np.ndarray of shape (L,) uint8)
     """
-    if chunk_bases is not None and chunk_bases < 1:
-        raise ValueError(f"chunk_bases must be a positive integer or None, got {chunk_bases}")
+    if chunk_bases is not None:
+        if chunk_bases < 1:
+            raise ValueError(f"chunk_bases must be a positive integer or None, got {chunk_bases}")
+        pieces = iter_fasta_pieces(path, chunk_bases)
+        return ((piece.record, piece.codes) for piece in pieces)
     records = read_fasta(path, validate=True)
-
-    def generate() -> Iterator[tuple[str, np.ndarray]]:
-        for record, sequence in records:
-            raw = np.frombuffer(sequence, dtype=np.uint8)  # already validated by read_fasta
-            step = len(raw) if chunk_bases is None else chunk_bases
-            for start in range(0, len(raw), step):
-                yield record, _LOOKUP[raw[start : start + step]]
-
-    return generate()
+    # already validated by read_fasta
+    return ((record, _LOOKUP[np.frombuffer(sequence, dtype=np.uint8)]) for record, sequence in records)
 
 
 # ------------------------------------------------------------------------------------------------- labels
@@ -665,8 +798,8 @@ def read_sequences(
     SequenceSet
         ``codes`` shape (N, length) uint8; ``labels`` shape (N,) int64, or None for FASTA without label file.
     """
-    path, name = _check_path(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}")
-    if _first_character(path, name) != b">":
+    name = str(Path(path))
+    if not is_fasta(path):
         if labels is not None:
             raise InputError(
                 f"{labels}: a label file was given for {name}, which is not FASTA; a ViraMiner CSV carries its own"
@@ -699,6 +832,18 @@ def read_sequences(
             )
         y = np.array([label_of[record] for record in ids], dtype=np.int64)
     return SequenceSet(ids, codes, y, name)
+
+
+def is_fasta(path: str | os.PathLike) -> bool:
+    """True if the file is FASTA (plain or gzip): its first non-blank character is ``>``; else it is taken as CSV.
+
+    Raises
+    ------
+    InputError
+        If the path is missing, a directory or unreadable.
+    """
+    path, name = _check_path(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}")
+    return _first_character(path, name) == b">"
 
 
 def _first_character(path: Path, name: str) -> bytes:
