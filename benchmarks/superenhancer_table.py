@@ -54,7 +54,7 @@ def main() -> None:
                 cfg = TrainConfig(epochs=args.epochs, patience=args.patience, seed=seed, lr=args.lr,
                                   weight_decay=args.weight_decay, class_weight=args.class_weight, progress=False)
                 opts = RunOptions(model=model, split=args.split, seed=seed, normalize=args.normalize, train=cfg)
-                train_model("superenhancer", table, opts, out, split=split, log=None)
+                train_model("superenhancer", table, opts, out, split=split, log=None, resume=True)
             metrics = json.loads((out / "metrics.json").read_text())
             results[model].append(metrics)
             t = metrics["test"]

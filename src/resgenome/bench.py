@@ -440,8 +440,10 @@ def run_bench(
     predict_mbp : input sizes for ``predict`` in Mbp (default 5; quick 0.02).
     """
     from .errors import ResgenomeError
+    from .runtime import tune_allocator
     from .train import pick_device
 
+    tuned = tune_allocator()  # measure the process as `resgenome train` runs it
     say = log or (lambda _message: None)
     known = {**MODELS, **EXTRA_MODELS}
     names = list(MODELS) if not models else list(models)
@@ -500,6 +502,7 @@ def run_bench(
     info["load_average_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     info["bench_seconds"] = time.perf_counter() - started
     info["quick"] = quick
+    info["malloc_tuned"] = tuned  # runtime.tune_allocator: large freed blocks stay in the heap
     result = {
         "peak_gflops": {"fp32": peak_fp32, "bf16": peak_bf16},
         "bf16_supported": native_bf16,

@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .errors import ResgenomeError
+from .runtime import tune_allocator
 
 _DEBUG = {"on": False}
 
@@ -196,7 +197,7 @@ def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> N
 @click.option("--shard", default=None, metavar="I/N",
               help="Score records k with k % N == I only (I from 0); join the parts with merge-predictions.")  # fmt: skip
 @click.option("--skip-invalid", is_flag=True,
-              help="Skip records with illegal characters; list them in OUTPUT.skipped.tsv.")  # fmt: skip
+              help="Skip records with illegal characters or no sequence; list them in OUTPUT.skipped.tsv.")  # fmt: skip
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict_viral(model_path: Path, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code. Errors in the user's input are one line on stderr, no traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    tune_allocator()
     try:
         cli.main(args=argv, prog_name="resgenome", standalone_mode=False)
     except click.exceptions.Abort:

@@ -31,6 +31,7 @@ from .data import sequences
 from .data.sequences import RecordPiece, SequenceSet
 from .errors import ResgenomeError
 from .io import atomic_open
+from .runtime import tune_allocator
 from .train import pick_device
 
 CONTIG_COLUMNS = ["seq_id", "length", "n_windows", "score", "score_mean", "label", "padded", "record"]
@@ -223,6 +224,7 @@ def predict_viral(
     """
     from .pipeline import load_model
 
+    tune_allocator()
     ckpt, scorer = load_model(model_path, task="viral")
     window = int(ckpt["preprocessing"]["seq_length"])
     if not 1 <= stride <= window:

@@ -23,6 +23,7 @@ from torch import nn
 from .io import atomic_path
 from .metrics import classification_metrics
 from .parallel import block_of, dump_rank_state, gather_rows, shard_order, sync_buffers
+from .runtime import tune_allocator
 
 Transform = Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -202,6 +203,7 @@ def fit(
     With ``state_path``, a resumable state (model, optimizer, RNG, early-stopping counters) is written atomically
     after every epoch; ``resume=True`` continues from it.
     """
+    tune_allocator()
     rank, world = distributed()
     device = pick_device(cfg.device)
     seed_everything(cfg.seed + rank)  # ranks draw different dropout masks; rank 0 (and a single process) as before
