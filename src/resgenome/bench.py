@@ -163,7 +163,7 @@ def activation_bytes(model_name: str, config: dict) -> int:
     Shapes come from a forward pass on PyTorch's ``meta`` device, as in :func:`resgenome.models.flops_per_sample`.
     """
     from .models import build_model
-    from .models.flops import _input_shape
+    from .models.flops import meta_forward
 
     with torch.device("meta"):
         model = build_model(model_name, dict(config))
@@ -181,14 +181,7 @@ def activation_bytes(model_name: str, config: dict) -> int:
         nonlocal total
         total += count(inputs) + count(output)
 
-    leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    try:
-        with torch.no_grad():
-            model(torch.empty((1, *_input_shape(model, config)), device="meta"))
-    finally:
-        for handle in handles:
-            handle.remove()
+    meta_forward(model, config, [m for m in model.modules() if not list(m.children())], hook)
     return total * _FP32_BYTES
 
 

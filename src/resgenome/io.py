@@ -8,7 +8,21 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-from .errors import ResgenomeError
+from .errors import InputError, ResgenomeError
+
+
+def check_input_file(path: str | os.PathLike, expected: str) -> tuple[Path, str]:
+    """``(Path, name for messages)`` of an existing regular file; a one-line :class:`InputError` otherwise.
+
+    ``expected`` says what the file should be ("a CSV with header ..."), so the message tells how to fix it.
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.exists():
+        raise InputError(f"{name}: file not found; expected {expected}")
+    if path.is_dir():
+        raise InputError(f"{name}: is a directory; expected {expected}")
+    return path, name
 
 
 def check_writable_dir(path: str | os.PathLike) -> Path:

@@ -23,6 +23,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import InputError
+from ..io import check_input_file
 
 __all__ = [
     "CODE_N", "VIRAL_LENGTH", "encode", "one_hot", "reverse_complement", "decode", "experiment_of", "SequenceSet",
@@ -260,16 +261,6 @@ class SequenceSet:
 
 
 # ------------------------------------------------------------------------------------------------- files
-def _check_path(path: str | os.PathLike, expected: str) -> tuple[Path, str]:
-    path = Path(path)
-    name = str(path)
-    if not path.exists():
-        raise InputError(f"{name}: file not found; expected {expected}")
-    if path.is_dir():
-        raise InputError(f"{name}: is a directory; expected {expected}")
-    return path, name
-
-
 def _open(path: Path, name: str):
     """Open for binary reading, decompressing when the content (not the suffix) is gzip."""
     try:
@@ -333,7 +324,7 @@ def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH
         Naming the file and line: missing, directory, empty or binary file; a line without 3 fields; an empty id or
         sequence; an illegal character; a label other than 0/1; a wrong length; a duplicated seq_id.
     """
-    path, name = _check_path(path, _CSV_EXPECTED)
+    path, name = check_input_file(path, _CSV_EXPECTED)
     data = _read_all(path, name)
     _check_text(data, name, _CSV_EXPECTED)
 
@@ -563,7 +554,7 @@ def _fasta_pieces(
 
 
 def _check_fasta_path(path: str | os.PathLike) -> tuple[Path, str]:
-    path, name = _check_path(path, _FASTA_EXPECTED)
+    path, name = check_input_file(path, _FASTA_EXPECTED)
     if path.stat().st_size == 0:
         raise InputError(f"{name}: file is empty; expected {_FASTA_EXPECTED}")
     return path, name
@@ -736,7 +727,7 @@ def read_label_tsv(path: str | os.PathLike) -> dict[str, int]:
         Naming the file and line: missing, directory, empty or binary file; a line without exactly two tab-separated
         fields; an empty id; a label other than 0/1; a duplicated id.
     """
-    path, name = _check_path(path, _TSV_EXPECTED)
+    path, name = check_input_file(path, _TSV_EXPECTED)
     data = _read_all(path, name)
     _check_text(data, name, _TSV_EXPECTED)
     labels: dict[str, int] = {}
@@ -842,7 +833,7 @@ def is_fasta(path: str | os.PathLike) -> bool:
     InputError
         If the path is missing, a directory or unreadable.
     """
-    path, name = _check_path(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}")
+    path, name = check_input_file(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}")
     return _first_character(path, name) == b">"
 
 

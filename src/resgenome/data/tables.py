@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..io import check_input_file
 
 #: The 36 features in the paper's Table 1 order, under the column names of the imPROSE file (which orders them
 #: differently and spells Pol II, Chd7 and Tcfcp2l1 as Pol2, CHD7 and Tcfcp2I1).
@@ -80,12 +81,7 @@ def read_table(
         If True, a ``Class`` column of SE/TE is required (training, evaluation); if False it is optional
         (prediction) and read when present.
     """
-    path = Path(path)
-    name = str(path)
-    if not path.exists():
-        raise InputError(f"{name}: file not found")
-    if path.is_dir():
-        raise InputError(f"{name}: is a directory, expected a CSV file")
+    path, name = check_input_file(path, "a CSV with header chrom,start,end,Class,<features>")
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if not head.strip():

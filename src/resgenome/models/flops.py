@@ -45,11 +45,16 @@ def flops_per_sample(model_name: str, config: dict) -> int:
         nonlocal total
         total += _layer_flops(module, output)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Linear))]
+    meta_forward(model, config, [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Linear))], hook)
+    return int(total)
+
+
+def meta_forward(model: nn.Module, config: dict, modules: list[nn.Module], hook) -> None:
+    """One forward pass of a single meta-device sample (shapes only, no arithmetic) with ``hook`` on ``modules``."""
+    handles = [m.register_forward_hook(hook) for m in modules]
     try:
         with torch.no_grad():
             model(torch.empty((1, *_input_shape(model, config)), device="meta"))
     finally:
         for handle in handles:
             handle.remove()
-    return int(total)
