@@ -106,3 +106,23 @@ def test_per_sample_scaler_is_per_row():
     Z = Scaler("per-sample").fit(X[:1]).transform(X)
     np.testing.assert_allclose(Z[0], Z[1], atol=1e-6)  # each row scaled across its own values
     np.testing.assert_allclose(Z.mean(axis=1), 0, atol=1e-6)
+
+
+def test_extra_columns_and_ragged_rows_are_named(se_csv):
+    lines = se_csv.read_text().splitlines()
+    cases = {
+        "extra column": ([lines[0] + ",note"] + [row + ",x" for row in lines[1:]], r"line 1: unexpected column\(s\) note"),
+        "long row": (lines[:4] + [lines[4] + ",7"] + lines[5:], r"line 5: 42 fields, but the header has 41"),
+        "short row": (lines[:4] + [lines[4].rsplit(",", 1)[0]] + lines[5:], r"line 5: 40 fields, but the header has 41"),
+        "blank line": (lines[:3] + [""] + lines[3:], r"line 4: empty line inside the table"),
+    }
+    for case, (rows, message) in cases.items():
+        path = se_csv.with_name(case.replace(" ", "_") + ".csv")
+        path.write_text("\n".join(rows) + "\n")
+        with pytest.raises(InputError, match=message) as err:
+            read_table(path)
+        assert str(path) in str(err.value), case
+    # blank lines after the last row and Windows line endings are fine
+    path = se_csv.with_name("trailing.csv")
+    path.write_bytes(("\r\n".join(lines) + "\r\n\r\n\r\n").encode())
+    assert read_table(path).X.shape == read_table(se_csv).X.shape

@@ -106,6 +106,14 @@ def read_table(
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise InputError(f"{name}: line 1: duplicated column(s) {', '.join(dupes)}")
+    extra = [h for h in header if h not in (*COORDINATES, LABEL_COLUMN, *FEATURES, "length")]
+    if extra:  # most often a misspelt feature or a shifted header; silently ignoring it would hide either
+        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        raise InputError(
+            f"{name}: line 1: unexpected column(s) {shown}; expected only chrom,start,end,Class,<36 features>,length"
+            " as in the imPROSE table (remove or rename them)"
+        )
+    _check_rows(path, name, len(header))
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -135,6 +143,27 @@ def read_table(
             )
         y = labels.map(CLASSES).to_numpy(dtype=np.int64)
     return FeatureTable(X, y, chrom.astype(str), start, end, tuple(features), name)
+
+
+def _check_rows(path: Path, name: str, n_fields: int) -> None:
+    """Every line after the header has as many fields as the header: a short or long row means shifted values."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            blank = None  # the first blank line; blank lines are fine at the end of the file only
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    blank = blank or reader.line_num
+                    continue
+                if blank is not None:
+                    raise InputError(f"{name}: line {blank}: empty line inside the table; remove it")
+                if len(row) != n_fields:
+                    raise InputError(f"{name}: line {reader.line_num}: {len(row)} fields, but the header has {n_fields}")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not a UTF-8 text file; expected a CSV") from None
+    except csv.Error as exc:
+        raise InputError(f"{name}: line {reader.line_num}: not a well-formed CSV ({exc})") from None
 
 
 def _numeric_column(values: pd.Series, name: str, column: str, *, finite: bool) -> np.ndarray:
