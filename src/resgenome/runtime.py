@@ -3,10 +3,11 @@
 glibc's ``malloc`` serves every block above a dynamic threshold (128 KiB to 32 MiB) with a fresh ``mmap`` and
 returns it to the kernel on ``free``. A training step allocates and frees activations and gradients of tens of MB
 each (ViraMiner's first convolution: 44 MB per batch of 128), so every step page-faults them in again and the kernel
-zeroes each page: measured, half of a ViraMiner step and a sixth of a ResVG step went to those faults (``sys`` time).
+zeroes each page: measured, nearly half of a ViraMiner step went to those faults (``sys`` time).
 :func:`tune_allocator` raises the mmap threshold to 1 GiB and stops the heap from being trimmed, so freed blocks are
-reused from the heap: 1.85x ViraMiner and 1.2x ResVG training throughput on one thread (benchmarks/README.md). The
-cost is that memory freed by a step stays with the process, so its resident size stays at its peak.
+reused from the heap: 1.8x ViraMiner and 1.05x ResVG training throughput (``benchmarks/allocator_ab.py``,
+benchmarks/README.md). The cost is that memory freed by a step stays with the process, so its resident size stays at
+its peak.
 
 Set ``RESGENOME_MALLOC=default`` to leave glibc's settings alone.
 """
