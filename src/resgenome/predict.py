@@ -290,8 +290,7 @@ def predict_viral(
             if piece.error is not None:
                 batcher.drop(record)
                 if spool is not None:
-                    spool.seek(0)
-                    spool.truncate()
+                    _drain(spool, None)
                 stats["skipped"] += 1
                 reason = str(piece.error).removeprefix(f"{path}: ").replace("\t", " ")
                 skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
@@ -308,16 +307,22 @@ def predict_viral(
                     write(out, done)
             record.n_windows, record.padded = cutter.n_windows, record.length < window
             if spool is not None:
-                spool.seek(0)
-                shutil.copyfileobj(spool, out)
-                spool.seek(0)
-                spool.truncate()
+                _drain(spool, out)
             stats["bases"] += record.length
             for done in batcher.ready():
                 write(out, done)
         for done in batcher.flush():
             write(out, done)
     return stats
+
+
+def _drain(spool, out) -> None:
+    """Copy the spooled rows of the finished record to ``out`` (None: drop them), and empty the spool."""
+    spool.seek(0)
+    if out is not None:
+        shutil.copyfileobj(spool, out)
+        spool.seek(0)
+    spool.truncate()
 
 
 class _NoBar:

@@ -16,30 +16,23 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
 _MMAP_THRESHOLD = 1 << 30  # blocks above this still get their own mapping (they are rare and huge)
 _TRIM_THRESHOLD = 1 << 31
-_state: dict[str, bool] = {}
 
 
+@functools.cache
 def tune_allocator() -> bool:
-    """Keep large freed blocks in the heap (glibc only; a no-op elsewhere). Idempotent; True if settings changed."""
-    if "tuned" in _state:
-        return _state["tuned"]
-    tuned = False
-    if os.environ.get("RESGENOME_MALLOC", "").lower() != "default" and sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt
-        except (OSError, AttributeError):  # musl and other C libraries have no mallopt
-            mallopt = None
-        if mallopt is not None:
-            mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-            tuned = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(
-                mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
-            )
-    _state["tuned"] = tuned
-    return tuned
+    """Keep large freed blocks in the heap (glibc only; a no-op elsewhere). Runs once; True if settings changed."""
+    if os.environ.get("RESGENOME_MALLOC", "").lower() == "default" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):  # musl and other C libraries have no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))

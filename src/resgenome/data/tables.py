@@ -113,12 +113,7 @@ def read_table(
             f"{name}: line 1: unexpected column(s) {shown}; expected only chrom,start,end,Class,<36 features>,length"
             " as in the imPROSE table (remove or rename them)"
         )
-    _check_rows(path, name, len(header))
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).splitlines()[0]
-        raise InputError(f"{name}: not a well-formed CSV ({first})") from None
+    frame = pd.DataFrame(_read_rows(path, name, len(header)), columns=header)
     if len(frame) == 0:
         raise InputError(f"{name}: has a header but no data rows")
 
@@ -145,13 +140,15 @@ def read_table(
     return FeatureTable(X, y, chrom.astype(str), start, end, tuple(features), name)
 
 
-def _check_rows(path: Path, name: str, n_fields: int) -> None:
-    """Every line after the header has as many fields as the header: a short or long row means shifted values."""
+def _read_rows(path: Path, name: str, n_fields: int) -> list[list[str]]:
+    """The data rows as strings, each checked to have as many fields as the header (a short or long row means
+    shifted values); blank lines are allowed after the last row only, so row i is on line i + 2."""
+    rows: list[list[str]] = []
     try:
         with open(path, encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(handle, skipinitialspace=True)
             next(reader, None)
-            blank = None  # the first blank line; blank lines are fine at the end of the file only
+            blank = None  # the first blank line
             for row in reader:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     blank = blank or reader.line_num
@@ -160,10 +157,12 @@ def _check_rows(path: Path, name: str, n_fields: int) -> None:
                     raise InputError(f"{name}: line {blank}: empty line inside the table; remove it")
                 if len(row) != n_fields:
                     raise InputError(f"{name}: line {reader.line_num}: {len(row)} fields, but the header has {n_fields}")
+                rows.append(row)
     except UnicodeDecodeError:
         raise InputError(f"{name}: not a UTF-8 text file; expected a CSV") from None
     except csv.Error as exc:
         raise InputError(f"{name}: line {reader.line_num}: not a well-formed CSV ({exc})") from None
+    return rows
 
 
 def _numeric_column(values: pd.Series, name: str, column: str, *, finite: bool) -> np.ndarray:
