@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .calibration import log_odds_from_logits, log_odds_from_proba
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.splits import Split
 from .errors import ResgenomeError
@@ -25,7 +26,7 @@ from .io import atomic_open, check_writable_dir
 from .metrics import best_f1_threshold, evaluate_scores
 from .models import build_model, classical
 from .tasks import get_task
-from .train import TrainConfig, distributed, fit, predict_proba
+from .train import TrainConfig, distributed, fit, predict_logits, predict_proba
 
 
 @dataclass
@@ -169,7 +170,8 @@ def _f(x):
 
 
 def load_model(path: str | os.PathLike, task: str | None = None):
-    """(checkpoint dict, scorer) where scorer(dataset) -> probabilities of the positive class."""
+    """(checkpoint dict, scorer) where scorer(dataset) -> probabilities of the positive class (uncalibrated), and
+    ``scorer.log_odds(dataset)`` -> the raw log-odds the calibration of :mod:`resgenome.calibration` starts from."""
     ckpt = load_checkpoint(path, task=task)
     t = get_task(ckpt["task"])
     prep = ckpt["preprocessing"]
@@ -184,6 +186,10 @@ def load_model(path: str | os.PathLike, task: str | None = None):
             data = t.neural_inputs(dataset, prep)
             return predict_proba(model, data.X, transform=data.transform, **kw)
 
+        def log_odds(dataset, **kw):
+            data = t.neural_inputs(dataset, prep)
+            return log_odds_from_logits(predict_logits(model, data.X, transform=data.transform, **kw))
+
         scorer.model = model
     else:
         state = ckpt["state"]
@@ -191,6 +197,10 @@ def load_model(path: str | os.PathLike, task: str | None = None):
         def scorer(dataset, **kw):
             return classical.predict_exported(state, t.classical_inputs(dataset, prep))
 
+        def log_odds(dataset, **kw):
+            return log_odds_from_proba(scorer(dataset))
+
+    scorer.log_odds = log_odds
     return ckpt, scorer
 
 

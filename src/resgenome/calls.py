@@ -1,0 +1,255 @@
+"""Contig calls of the viral task: which windows count, how a contig's windows combine, p-values, q-values, calls.
+
+A contig is cut into windows (:func:`resgenome.data.sequences.windows`). Each window with enough real bases
+(:func:`scorable`) gets a calibrated probability (:mod:`resgenome.calibration`), and it *looks viral* when that
+probability reaches the window threshold — the model's operating point chosen on validation. The contig's evidence
+is how many of its windows look viral, ``k`` of ``n``: one bounded vote per window, so a contig's evidence cannot be
+carried by one extreme window, and adding windows that do not look viral can only lower the fraction ``k / n``.
+
+Whether ``k`` of ``n`` is surprising for a non-viral contig is asked of an empirical null fitted on the validation
+set's non-viral windows (:class:`ContigNull`), which the model never trained on:
+
+- the rate ``r0`` at which non-viral windows look viral, counted with one added pseudo-window (so a p-value is
+  never below what the validation set can support);
+- overlapping windows are not independent: at stride ``s`` a window shares ``window - s`` bases with the next, so a
+  contig of ``n`` windows carries the evidence of ``1 + (n - 1) * s / window`` independent ones (the number of
+  windows that tile it without overlap), and ``k`` is scaled the same way (:func:`effective_counts`);
+- non-viral genomes and samples differ: the rate at which their windows look viral varies from contig to contig
+  around ``r0``. Without that variation in the null, every long enough contig of a sample whose rate is a little
+  above ``r0`` would become "significant" — the length inflation this module exists to prevent. The null rate of a
+  contig is therefore a Beta distribution with mean ``r0`` and coefficient of variation ``heterogeneity``, and ``k``
+  is beta-binomial: a single window gets p-value ``r0`` exactly, whatever the heterogeneity; a long contig must
+  show a fraction of viral-looking windows well above the rates non-viral contigs plausibly have.
+
+p-values of a run become Benjamini-Hochberg q-values (:func:`q_values`); a contig is called ``viral`` when its
+q-value is at most ``--fdr``, or, without ``--fdr``, when its p-value is at most ``r0`` (the operating point: a
+300-bp contig is called exactly as the window threshold calls it, and a contig of any length that is non-viral like
+the validation set is called viral with that same probability). Contigs shorter than ``--min-length`` or without a
+scorable window are ``no-call`` (:func:`call_contigs`). The measurements behind each default are in the README
+("Reading the calls").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+from scipy.stats import betabinom, binom, false_discovery_control
+
+from .data.sequences import CODE_N
+
+CALLS = ("viral", "non-viral", "no-call")
+#: A window with more than this fraction of N (or other ambiguity codes) is not scored. Equal to
+#: ``1 - DEFAULT_MIN_LENGTH / 300``: a window must hold as many real bases as the shortest record we call.
+DEFAULT_MAX_N_FRACTION = 0.5
+#: Records shorter than this are ``no-call``; chosen from how window AUROC falls with length (README).
+DEFAULT_MIN_LENGTH = 150
+#: Coefficient of variation of the non-viral rate from contig to contig, in the null (README: measured on validation).
+DEFAULT_HETEROGENEITY = 1.0
+_EXACT_TAIL = 1e-6  # below this, beta-binomial tails are summed term by term: 1 - cdf loses the digits
+
+
+def scorable(window_codes: np.ndarray, max_n_fraction: float = DEFAULT_MAX_N_FRACTION) -> np.ndarray:
+    """Which windows hold enough real bases to be evidence.
+
+    Parameters
+    ----------
+    window_codes : np.ndarray, shape (W, L) uint8
+        Codes (0-3 bases, :data:`~resgenome.data.sequences.CODE_N` for N); a short record's window is N-padded.
+    max_n_fraction : float in [0, 1)
+
+    Returns
+    -------
+    np.ndarray, shape (W,) bool: the fraction of N in the window is at most ``max_n_fraction``.
+    """
+    n_fraction = (np.asarray(window_codes) == CODE_N).mean(axis=1)
+    return n_fraction <= max_n_fraction
+
+
+def effective_counts(k: np.ndarray, n: np.ndarray, stride: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Independent windows' worth of viral-looking (K) and other (M) windows among ``n`` windows at ``stride``.
+
+    Windows ``window`` bases apart do not overlap, so a contig of ``n`` windows at ``stride`` carries the evidence
+    of ``1 + (n - 1) * f`` independent windows, ``f = stride / window`` (the windows that tile it without
+    overlap). Split the same way: ``K = floor(1 + (k - 1) f)`` viral-looking ones (0 when ``k = 0``) and
+    ``M = ceil((n - k) f)`` others. Rounding K down and M up keeps the p-value conservative, and makes it exactly
+    monotone: a viral-looking window appended to a contig can only raise K, any other only M.
+
+    Parameters
+    ----------
+    k, n : np.ndarray, shape (C,)
+    stride, window : int
+
+    Returns
+    -------
+    K, M : np.ndarray, shape (C,) float64 holding integers.
+    """
+    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    f = min(stride, window) / window
+    eps = 1e-9  # (n - k) * f is an integer more often than floating point says
+    K = np.where(k > 0, np.floor(1 + (k - 1) * f + eps), 0.0)
+    M = np.ceil((n - k) * f - eps)
+    return K, M
+
+
+@dataclass
+class ContigNull:
+    """The null of a contig's count of viral-looking windows, fitted on validation non-viral windows.
+
+    Attributes
+    ----------
+    threshold : float
+        Calibrated log-odds at and above which a window looks viral.
+    n_null, n_above : int
+        Non-viral validation windows, and how many of them look viral.
+    heterogeneity : float
+        Coefficient of variation of the contig-to-contig null rate (0: one rate for every contig, binomial).
+    """
+
+    threshold: float
+    n_null: int
+    n_above: int
+    heterogeneity: float = DEFAULT_HETEROGENEITY
+
+    @property
+    def rate(self) -> float:
+        """``r0``: the rate at which non-viral windows look viral, with one pseudo-window that does."""
+        return (self.n_above + 1) / (self.n_null + 1)
+
+    def beta(self) -> tuple[float, float] | None:
+        """(a, b) of the Beta distribution of contig null rates; None for no heterogeneity."""
+        r, cv = self.rate, self.heterogeneity
+        if cv <= 0:
+            return None
+        total = max((1 - r) / (cv * cv * r) - 1, 1e-6)  # a + b, from variance (cv r)^2 = r (1 - r) / (a + b + 1)
+        return r * total, (1 - r) * total
+
+    def p_values(self, k: np.ndarray, n: np.ndarray, stride: int, window: int) -> np.ndarray:
+        """P(a non-viral contig shows at least this many viral-looking windows), per contig.
+
+        Parameters
+        ----------
+        k, n : np.ndarray, shape (C,)
+            Viral-looking and scored windows of each contig; a contig with ``n == 0`` gets NaN.
+        stride, window : int
+            Of the windows, for :func:`effective_counts`.
+
+        Returns
+        -------
+        np.ndarray, shape (C,) float64 in (0, 1], NaN where ``n == 0``: ``P(X >= K)`` for X beta-binomial on
+        ``K + M`` draws (binomial at rate ``r0`` without heterogeneity); 1 when ``K == 0``.
+        """
+        K, M = effective_counts(k, n, stride, window)
+        trials = K + M
+        p = np.full(len(K), np.nan)
+        test = (np.asarray(n) > 0) & (K > 0)
+        ab = self.beta()
+        if ab is None:
+            p[test] = binom.sf(K[test] - 1, trials[test], self.rate)
+        else:
+            p[test] = betabinom.sf(K[test] - 1, trials[test], *ab)
+            for i in np.flatnonzero(test & (p < _EXACT_TAIL)):  # rare: contigs far in the tail
+                j = np.arange(K[i], trials[i] + 1)
+                p[i] = np.exp(logsumexp(betabinom.logpmf(j, trials[i], *ab)))
+        p[(np.asarray(n) > 0) & (K == 0)] = 1.0
+        return np.where(np.isnan(p), p, np.clip(p, np.finfo(np.float64).tiny, 1.0))
+
+    def to_state(self) -> dict:
+        """Plain values, for model.pt."""
+        return {"statistic": "viral-window-count", "threshold": float(self.threshold), "n_null": int(self.n_null),
+                "n_above": int(self.n_above), "heterogeneity": float(self.heterogeneity)}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ContigNull":
+        return cls(float(state["threshold"]), int(state["n_null"]), int(state["n_above"]),
+                   float(state["heterogeneity"]))  # fmt: skip
+
+
+def fit_null(null_log_odds: np.ndarray, threshold: float,
+             heterogeneity: float = DEFAULT_HETEROGENEITY) -> ContigNull:  # fmt: skip
+    """The contig null from the calibrated log-odds of non-viral validation windows, shape (N,)."""
+    z = np.asarray(null_log_odds, dtype=np.float64)
+    if len(z) == 0:
+        raise ValueError("the null needs non-viral windows")
+    return ContigNull(float(threshold), len(z), int(np.sum(z >= threshold)), float(heterogeneity))
+
+
+def q_values(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg q-values of the p-values of one run, shape (C,); NaN (no-call) stays NaN and does not
+    count among the tests."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.full(len(p), np.nan)
+    tested = ~np.isnan(p)
+    if tested.any():
+        q[tested] = false_discovery_control(p[tested], method="bh")
+    return q
+
+
+@dataclass(frozen=True)
+class CallRule:
+    """How contigs are called: ``fdr`` set -> by q-value; otherwise by p-value at ``alpha`` (the null rate)."""
+
+    fdr: float | None = None
+    alpha: float = 0.0
+    min_length: int = DEFAULT_MIN_LENGTH
+
+    def describe(self) -> str:
+        return f"q <= {self.fdr:g} (Benjamini-Hochberg)" if self.fdr is not None else f"p <= {self.alpha:.4g}"
+
+
+def call_contigs(p: np.ndarray, q: np.ndarray, length: np.ndarray, n_scored: np.ndarray,
+                 rule: CallRule) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The call and its reason for each contig.
+
+    Parameters
+    ----------
+    p, q : np.ndarray, shape (C,)
+        p- and q-values (NaN where nothing was scored).
+    length, n_scored : np.ndarray, shape (C,)
+        Bases and scored windows of each contig.
+    rule : CallRule
+
+    Returns
+    -------
+    calls, reasons : np.ndarray of str, shape (C,)
+        ``viral`` / ``non-viral`` / ``no-call``; the reason names the rule that decided (``q<=fdr``, ``p>alpha``,
+        ``shorter-than-min-length``, ``no-scorable-window`` ...).
+    """
+    length, n_scored = np.asarray(length), np.asarray(n_scored)
+    value, name = (q, "q") if rule.fdr is not None else (p, "p")
+    cut, cut_name = (rule.fdr, "fdr") if rule.fdr is not None else (rule.alpha, "alpha")
+    # the operating point alpha is r0 itself: a 300-bp contig with one viral-looking window has p = r0 up to rounding
+    viral = np.asarray(value) <= cut * (1 + 1e-9)
+    calls = np.where(viral, "viral", "non-viral").astype(object)
+    reasons = np.where(viral, f"{name}<={cut_name}", f"{name}>{cut_name}").astype(object)
+    empty = n_scored == 0
+    calls[empty], reasons[empty] = "no-call", "no-scorable-window"
+    short = length < rule.min_length
+    calls[short], reasons[short] = "no-call", "shorter-than-min-length"
+    return calls.astype(str), reasons.astype(str)
+
+
+def contig_calls(k: np.ndarray, n: np.ndarray, length: np.ndarray, null: ContigNull, rule: CallRule, *,
+                 stride: int, window: int) -> dict[str, np.ndarray]:  # fmt: skip
+    """p-values, q-values, calls and reasons of every contig of a run, at once (q-values need all p-values).
+
+    Parameters
+    ----------
+    k, n, length : np.ndarray, shape (C,)
+        Viral-looking windows, scored windows and bases of each contig.
+    null : ContigNull
+    rule : CallRule
+    stride, window : int
+
+    Returns
+    -------
+    dict of arrays of shape (C,): ``p_value``, ``q_value`` (NaN for ``no-call`` contigs, which are not tested),
+    ``call``, ``reason``.
+    """
+    length, n = np.asarray(length), np.asarray(n)
+    p = null.p_values(k, n, stride, window)
+    p[length < rule.min_length] = np.nan  # not tested: they do not count among the run's tests either
+    q = q_values(p)
+    calls, reasons = call_contigs(p, q, length, n, rule)
+    return {"p_value": p, "q_value": q, "call": calls, "reason": reasons}
