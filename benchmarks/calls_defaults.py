@@ -40,7 +40,7 @@ from resgenome.metrics import calibration_metrics
 from resgenome.pipeline import load_model
 from resgenome.tasks import get_task
 
-TRUNCATIONS = (50, 100, 150, 200, 250, 300)
+TRUNCATIONS = (50, 100, 150, 200, 250, 270, 285, 295, 300)
 CONTIG_WINDOWS = (1, 10, 100, 1000)  # joined 300-bp windows: 300 bp, 3 kb, 30 kb, 300 kb
 CONTIGS_PER_LENGTH = {1: 0, 10: 600, 100: 120, 1000: 30}  # 0: every window once
 HETEROGENEITIES = (0.0, 0.5, 1.0, 2.0)

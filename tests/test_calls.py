@@ -132,3 +132,22 @@ def test_short_contigs_are_not_tested():
                           stride=150, window=300)  # fmt: skip
     assert np.isnan(result["p_value"][0]) and result["call"].tolist() == ["no-call", "viral"]
     assert result["q_value"][1] == pytest.approx(NULL.rate)  # one test only
+
+
+def test_a_short_record_is_tested_at_the_null_rate_of_its_own_length():
+    cuts = {150: np.r_[np.zeros(49), -np.ones(50)], 250: np.r_[np.zeros(4), -np.ones(95)]}  # 50 and 5 above
+    null = fit_null(np.zeros(99) - 1, 0.0, short=cuts)
+    assert null.rate == pytest.approx(0.01)
+    assert null.rate_at(np.array([100, 150, 200, 250, 299])) == pytest.approx([1.0, 0.5, 0.5, 0.05, 0.05])
+    p = null.p_values(np.array([1, 1, 1, 0]), np.array([1, 1, 1, 1]), 150, 300, np.array([200, 260, 300, 200]))
+    assert p == pytest.approx([0.5, 0.05, 0.01, 1.0])
+    assert ContigNull.from_state(null.to_state()) == null
+
+
+def test_chromosome_sized_contigs_get_the_same_p_values_with_bounded_memory(monkeypatch):
+    from resgenome import calls
+
+    k, n = np.array([1, 3, 30, 600, 9_000]), np.array([10, 1999, 1999, 1999, 40_000])
+    expected = NULL.p_values(k, n, 150, 300)
+    monkeypatch.setattr(calls, "_SCIPY_MAX_TRIALS", 0)  # every contig through our own summation
+    assert NULL.p_values(k, n, 150, 300) == pytest.approx(expected, rel=1e-6)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
 from resgenome import pipeline
 from resgenome import predict as predict_module
@@ -18,8 +19,11 @@ from resgenome.cli import main
 from resgenome.data import sequences
 from resgenome.data.sequences import decode, encode, read_fasta, reverse_complement, window_starts, windows
 from resgenome.models import classical
+from resgenome.calibration import Calibration, log_odds_from_proba
+from resgenome.calls import CallRule, ContigNull, contig_calls, scorable
 from resgenome.tasks import get_task
 from resgenome.tasks.viral import duplicates_across, experiment_groups
+from resgenome.viral_calls import CONTIG_COLUMNS
 
 DATA_DIR = os.environ.get("RESGENOME_DATA_DIR")
 needs_data = pytest.mark.skipif(not DATA_DIR, reason="RESGENOME_DATA_DIR is not set")
@@ -216,25 +220,30 @@ def predict_cli(model: Path, fasta: Path, out: Path, *extra: str) -> int:
 
 
 def test_predict_contigs_long_and_short(toy_model, tmp_path):
-    lengths = [1000, 120, 300, 301, 2000, 40]
+    lengths = [1000, 120, 300, 301, 2000, 40, 280]
     random_fasta(tmp_path / "in.fa", lengths)
     assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "c.tsv", "--batch-size", "5") == 0
     assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "w.tsv", "--per-window", "--batch-size", "5") == 0
     contigs, windows = read_tsv(tmp_path / "c.tsv"), read_tsv(tmp_path / "w.tsv")
-    assert list(contigs[0]) == ["seq_id", "length", "n_windows", "score", "score_mean", "label", "padded", "record"]
-    assert [r["seq_id"] for r in contigs] == [f"contig{k}" for k in range(6)]
+    assert list(contigs[0]) == CONTIG_COLUMNS
+    assert [r["seq_id"] for r in contigs] == [f"contig{k}" for k in range(7)]
     assert [int(r["length"]) for r in contigs] == lengths
     assert [int(r["n_windows"]) for r in contigs] == [len(window_starts(n, 300, 150)) for n in lengths]
-    assert [r["padded"] for r in contigs] == ["0", "1", "0", "0", "0", "1"]
-    assert {r["label"] for r in contigs} <= {"viral", "non-viral"}
+    assert [r["padded"] for r in contigs] == ["0", "1", "0", "0", "0", "1", "1"]
+    assert [r["call"] == "no-call" for r in contigs] == [False, True, False, False, False, True, False]
+    assert {r["reason"] for r in contigs if r["call"] == "no-call"} == {"shorter-than-min-length"}
     for contig in contigs:
         mine = [w for w in windows if w["seq_id"] == contig["seq_id"]]
-        scores = [float(w["score"]) for w in mine]
+        scores = [float(w["score"]) for w in mine if w["score"] != "NA"]
         n = int(contig["length"])
         assert [int(w["start"]) for w in mine] == window_starts(n, 300, 150).tolist()
         assert all(int(w["end"]) == min(int(w["start"]) + 300, n) for w in mine)
-        assert float(contig["score"]) == pytest.approx(max(scores), abs=2e-6)
-        assert float(contig["score_mean"]) == pytest.approx(np.mean(scores), abs=2e-6)
+        assert int(contig["n_scored"]) == len(scores)
+        if scores:
+            assert float(contig["score_max"]) == pytest.approx(max(scores), abs=2e-6)
+            assert float(contig["score_mean"]) == pytest.approx(np.mean(scores), abs=2e-6)
+        if contig["call"] != "no-call":
+            assert 0 < float(contig["p_value"]) <= float(contig["q_value"]) <= 1
 
 
 def test_both_strands_scores_a_contig_and_its_reverse_complement_alike(toy_model, tmp_path):
@@ -242,14 +251,14 @@ def test_both_strands_scores_a_contig_and_its_reverse_complement_alike(toy_model
     seq = "".join(rng.choice(list("ACGT"), 300 + 150 * 4))  # windows symmetric under reversal
     rc = decode(reverse_complement(encode(seq)))
     (tmp_path / "in.fa").write_text(f">fwd\n{seq}\n>rev\n{rc}\n")
-    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "one.tsv") == 0
-    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "both.tsv", "--both-strands") == 0
+    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "one.tsv", "--per-window") == 0
+    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "both.tsv", "--per-window", "--both-strands") == 0
     one, both = read_tsv(tmp_path / "one.tsv"), read_tsv(tmp_path / "both.tsv")
-    assert float(both[0]["score"]) == pytest.approx(float(both[1]["score"]), abs=2e-6)
-    assert float(both[0]["score_mean"]) == pytest.approx(float(both[1]["score_mean"]), abs=2e-6)
-    # each window's two-strand score is the mean of its own and its mirror's one-strand score
-    expected = (float(one[0]["score_mean"]) + float(one[1]["score_mean"])) / 2
-    assert float(both[0]["score_mean"]) == pytest.approx(expected, abs=2e-6)
+    fwd = [float(w["score"]) for w in both if w["seq_id"] == "fwd"]
+    rev = [float(w["score"]) for w in both if w["seq_id"] == "rev"]
+    assert fwd == pytest.approx(rev[::-1], abs=2e-6)  # window i of one strand is window n-1-i of the other
+    one_fwd = [float(w["score"]) for w in one if w["seq_id"] == "fwd"]
+    assert one_fwd != pytest.approx(fwd, abs=1e-4)  # the reverse strand did count
 
 
 def test_three_shards_merge_to_the_unsharded_output(toy_model, tmp_path):
@@ -300,46 +309,88 @@ def fake_score(codes: np.ndarray) -> np.ndarray:
     return (codes.astype(np.int64) @ FAKE_WEIGHTS % 1024) / 1024
 
 
+FAKE_NULL = ContigNull(threshold=0.0, n_null=999, n_above=49)  # windows look viral at fake_score >= 0.5; r0 = 0.05
+FAKE_CKPT = {"preprocessing": {"seq_length": FAKE_WINDOW}, "threshold": 0.5, "model": {"kind": "kmer"},
+             "calibration": {"window": Calibration("platt", 1.0, 0.0).to_state(),
+                             "contig_null": FAKE_NULL.to_state(), "validation_viral": [10, 5]}}  # fmt: skip
+FAKE_CKPT["calibration"]["both_strands"] = dict(FAKE_CKPT["calibration"])
+
+
+def fake_log_odds(codes: np.ndarray) -> np.ndarray:
+    return log_odds_from_proba(fake_score(codes))
+
+
 @pytest.fixture
 def fake_model(monkeypatch) -> dict:
     """Makes ``predict_viral`` load a model of window FAKE_WINDOW scoring with :func:`fake_score`; counts windows."""
     scored = {"windows": 0}
 
     def scorer(batch, **kwargs):
-        scored["windows"] += len(batch.codes)
         return fake_score(batch.codes)
 
+    def log_odds(batch, **kwargs):
+        scored["windows"] += len(batch.codes)
+        return fake_log_odds(batch.codes)
+
+    scorer.log_odds = log_odds
+
     def load_model(path, task=None):
-        ckpt = {"preprocessing": {"seq_length": FAKE_WINDOW}, "threshold": 0.5, "model": {"kind": "kmer"}}
-        return ckpt, scorer
+        return FAKE_CKPT, scorer
 
     monkeypatch.setattr(pipeline, "load_model", load_model)
     return scored
 
 
 def whole_record_output(fasta: Path, *, per_window: bool = False, both_strands: bool = False,
-                        indices: list[int] | None = None) -> str:  # fmt: skip
+                        indices: list[int] | None = None, min_length: int = 1) -> str:  # fmt: skip
     """The output rows of predict_viral computed the plain way: each record read whole, then windowed at once.
 
     ``indices``: the ``record`` column of each record, when not its position in ``fasta``.
     """
-    rows = []
+    rows, contigs = [], []
     for position, (seq_id, raw) in enumerate(read_fasta(fasta)):
         index = position if indices is None else indices[position]
         codes = encode(raw)
         cut, n, padded = windows(codes, FAKE_WINDOW, FAKE_STRIDE)
-        p = fake_score(cut)
+        z = fake_log_odds(cut)
         if both_strands:
-            p = (p + fake_score(reverse_complement(cut))) / 2
+            z = (z + fake_log_odds(reverse_complement(cut))) / 2
+        z[~scorable(cut[:, : len(codes)])] = np.nan  # too much N among its own bases (padding aside): not scored
+        p = expit(z)
         if per_window:
             starts = window_starts(len(codes), FAKE_WINDOW, FAKE_STRIDE)
             ends = np.minimum(starts + FAKE_WINDOW, len(codes))
-            rows += [f"{seq_id}\t{a}\t{b}\t{q:.6f}\t{index}\n" for a, b, q in zip(starts, ends, p)]
-        else:
-            label = "viral" if p.max() >= 0.5 else "non-viral"
-            rows.append(f"{seq_id}\t{len(codes)}\t{n}\t{p.max():.6f}\t{p.mean():.6f}\t{label}\t{int(padded)}"
-                        f"\t{index}\n")
-    return "".join(rows)
+            rows += [f"{seq_id}\t{a}\t{b}\t{'NA' if np.isnan(q) else f'{q:.6f}'}\t{index}\n"
+                     for a, b, q in zip(starts, ends, p)]  # fmt: skip
+            continue
+        scored = ~np.isnan(z)
+        k, m = int(np.sum(z[scored] >= 0)), int(scored.sum())
+        contigs.append((k, m, len(codes)))
+        stats = (f"{k / m:.6f}", f"{p[scored].max():.6f}", f"{p[scored].mean():.6f}") if m else ("NA",) * 3
+        rows.append([seq_id, str(len(codes)), str(n), str(m), str(k), stats[0], stats[1], stats[2], str(int(padded)),
+                     str(index)])  # fmt: skip
+    if per_window:
+        return "".join(rows)
+    k, m, length = (np.array(c) for c in zip(*contigs))
+    calls = contig_calls(k, m, length, FAKE_NULL, CallRule(alpha=FAKE_NULL.rate, min_length=min_length),
+                         stride=FAKE_STRIDE, window=FAKE_WINDOW)  # fmt: skip
+    number = lambda x: "NA" if np.isnan(x) else f"{x:.6g}"  # noqa: E731
+    out = []
+    for row, pv, qv, call, reason in zip(rows, calls["p_value"], calls["q_value"], calls["call"], calls["reason"]):
+        out.append("\t".join(row[:6] + [number(pv), number(qv), call, reason] + row[6:]) + "\n")
+    return "".join(out)
+
+
+def assert_same_rows(got: str, expected: str) -> None:
+    """Equal row for row; score_mean (column 12 of contig rows) to within rounding, as sums run in another order."""
+    got_rows, expected_rows = got.splitlines(), expected.splitlines()
+    assert len(got_rows) == len(expected_rows)
+    for a, b in zip(got_rows, expected_rows):
+        a, b = a.split("\t"), b.split("\t")
+        if len(a) == len(CONTIG_COLUMNS) and a[11] != "NA":
+            assert float(a[11]) == pytest.approx(float(b[11]), abs=1.5e-6)
+            a[11] = b[11]
+        assert a == b
 
 
 def body(path: Path) -> str:
@@ -361,9 +412,9 @@ def test_streamed_windows_are_the_whole_record_windows(fake_model, tmp_path, mon
     monkeypatch.setattr(predict_module, "_WINDOWS_PER_CHUNK", 5)
     stats = predict_module.predict_viral("fake.pt", tmp_path / "in.fa", tmp_path / "out.tsv", stride=FAKE_STRIDE,
                                          per_window=per_window, both_strands=both_strands, batch_size=6,
-                                         progress=False)  # fmt: skip
-    assert body(tmp_path / "out.tsv") == whole_record_output(tmp_path / "in.fa", per_window=per_window,
-                                                             both_strands=both_strands)  # fmt: skip
+                                         progress=False, min_length=1, manifest=False)  # fmt: skip
+    assert_same_rows(body(tmp_path / "out.tsv"), whole_record_output(tmp_path / "in.fa", per_window=per_window,
+                                                                     both_strands=both_strands))  # fmt: skip
     assert stats["records"] == len(FAKE_LENGTHS) and stats["bases"] == sum(FAKE_LENGTHS)
     assert stats["windows"] == sum(len(window_starts(n, FAKE_WINDOW, FAKE_STRIDE)) for n in FAKE_LENGTHS)
 
@@ -380,10 +431,10 @@ def test_skip_invalid_drops_a_record_found_bad_after_scoring_began(fake_model, t
     monkeypatch.setattr(predict_module, "_SPOOL_BYTES", 200)  # per-window rows of the bad record spill to disk
     stats = predict_module.predict_viral("fake.pt", tmp_path / "in.fa", tmp_path / "out.tsv", stride=FAKE_STRIDE,
                                          per_window=per_window, batch_size=8, skip_invalid=True,
-                                         progress=False)  # fmt: skip
+                                         progress=False, min_length=1, manifest=False)  # fmt: skip
     # the bad record is number 1 of the input
-    assert body(tmp_path / "out.tsv") == whole_record_output(tmp_path / "good.fa", per_window=per_window,
-                                                             indices=[0, 2, 3])  # fmt: skip
+    assert_same_rows(body(tmp_path / "out.tsv"), whole_record_output(tmp_path / "good.fa", per_window=per_window,
+                                                                     indices=[0, 2, 3]))  # fmt: skip
     assert "late_x" not in (tmp_path / "out.tsv").read_text()
     assert fake_model["windows"] > stats["windows"]  # windows of late_x were scored before the X was read
     skipped = read_tsv(tmp_path / "out.tsv.skipped.tsv")
@@ -395,13 +446,15 @@ def test_skip_invalid_drops_a_record_found_bad_after_scoring_began(fake_model, t
 def test_skip_invalid_lists_records_without_sequence(fake_model, tmp_path, capsys):
     (tmp_path / "in.fa").write_text(">a\n" + "ACGT" * 10 + "\n>empty\n>b\nTTTTTTTTTTTT\n>last_empty\n")
     stride = ("--stride", str(FAKE_STRIDE))
-    assert predict_cli(Path("fake.pt"), tmp_path / "in.fa", tmp_path / "out.tsv", *stride, "--skip-invalid") == 0
+    fake = tmp_path / "fake.pt"
+    fake.write_bytes(b"a stand-in: the fixture's loader ignores it; the run manifest hashes it")
+    assert predict_cli(fake, tmp_path / "in.fa", tmp_path / "out.tsv", *stride, "--skip-invalid") == 0
     assert [(r["seq_id"], r["record"]) for r in read_tsv(tmp_path / "out.tsv")] == [("a", "0"), ("b", "2")]
     skipped = read_tsv(tmp_path / "out.tsv.skipped.tsv")
     assert [(r["seq_id"], r["record"]) for r in skipped] == [("empty", "1"), ("last_empty", "3")]
     assert all("has no sequence" in r["reason"] for r in skipped)
     assert "skipped 2 invalid records" in capsys.readouterr().err
-    assert predict_cli(Path("fake.pt"), tmp_path / "in.fa", tmp_path / "strict.tsv", *stride) != 0
+    assert predict_cli(fake, tmp_path / "in.fa", tmp_path / "strict.tsv", *stride) != 0
     assert "'empty' (line 3) has no sequence" in capsys.readouterr().err
     assert not (tmp_path / "strict.tsv").exists()
 
@@ -419,7 +472,7 @@ def test_memory_stays_flat_within_one_long_record(fake_model, tmp_path):
     tracemalloc.start()
     try:
         stats = predict_module.predict_viral("fake.pt", path, tmp_path / "out.tsv", stride=FAKE_WINDOW,
-                                             batch_size=4096, progress=False)  # fmt: skip
+                                             batch_size=4096, progress=False, manifest=False)  # fmt: skip
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

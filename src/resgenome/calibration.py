@@ -19,6 +19,7 @@ model.pt under ``calibration``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
 METHODS = ("temperature", "platt", "isotonic")
+#: Chosen by cross-validated log-loss on the validation windows of four viral models (README, "Reading the calls").
+DEFAULT_METHOD = "platt"
 #: Raw log-odds are clipped to this magnitude: a k-mer model's probability of exactly 0 or 1 would be infinite.
 MAX_LOG_ODDS = 30.0
 
@@ -185,3 +188,117 @@ def choose_method(z: np.ndarray, y: np.ndarray, methods=METHODS, *, seed: int = 
     table = cross_validate(z, y, methods, seed=seed)
     best = min(methods, key=lambda m: table[m]["log_loss"])
     return best, table
+
+
+# ------------------------------------------------------------------------------------------------- a model's state
+#: Lengths a record shorter than the window is tested at (README: how the null rate grows as windows are cut).
+SHORT_LENGTHS = (50, 100, 150, 200, 250, 270, 285)
+
+
+def fit_model_calibration(val_log_odds: np.ndarray, y_val: np.ndarray, threshold: float, *,
+                          method: str = DEFAULT_METHOD) -> dict:  # fmt: skip
+    """The ``calibration`` entry of model.pt for a model scoring table rows (or windows, without a contig null).
+
+    Parameters
+    ----------
+    val_log_odds : np.ndarray, shape (N,)
+        Raw log-odds of the validation rows.
+    y_val : np.ndarray, shape (N,)
+    threshold : float
+        The model's operating point as a probability of its own (uncalibrated) scores.
+
+    Returns
+    -------
+    dict of plain values and tensors: ``method``, ``threshold`` (raw log-odds), ``window``
+    (:meth:`Calibration.to_state`).
+    """
+    return {"method": method, "threshold": float(log_odds_from_proba(np.array([threshold]))[0]),
+            "window": fit_calibration(val_log_odds, y_val, method).to_state()}  # fmt: skip
+
+
+def fit_viral_calibration(score: Callable[[np.ndarray, bool], np.ndarray], codes: np.ndarray, y_val: np.ndarray,
+                          threshold: float, *, method: str = DEFAULT_METHOD,
+                          heterogeneity: float | None = None) -> dict:  # fmt: skip
+    """The ``calibration`` entry of a viral model: window calibrations and contig nulls, one strand and both.
+
+    Parameters
+    ----------
+    score : callable
+        ``score(codes, both_strands)`` -> raw log-odds of windows ``(W, L)`` uint8, shape (W,); with
+        ``both_strands`` the mean of a window's and its reverse complement's.
+    codes : np.ndarray, shape (N, L) uint8
+        The validation windows; ``y_val`` (N,) their labels.
+    threshold : float
+        The model's operating point as a probability of its own (uncalibrated) scores.
+    heterogeneity : float or None
+        Of the contig null; None -> :data:`resgenome.calls.DEFAULT_HETEROGENEITY`.
+
+    Returns
+    -------
+    dict: what :func:`fit_model_calibration` returns, plus ``contig_null`` (:class:`resgenome.calls.ContigNull`,
+    with the null rates of non-viral windows cut to :data:`SHORT_LENGTHS`), ``validation_viral`` ([viral windows,
+    how many pass the threshold]) and ``both_strands`` ({``window``, ``contig_null``} for windows scored on both
+    strands, fitted on windows scored that way).
+    """
+    from .calls import DEFAULT_HETEROGENEITY, fit_null
+    from .data.sequences import CODE_N
+
+    y_val = np.asarray(y_val).astype(int)
+    cv = DEFAULT_HETEROGENEITY if heterogeneity is None else heterogeneity
+    null_codes = codes[y_val == 0]
+    state = {}
+    for both in (False, True):
+        z = score(codes, both)
+        part = fit_model_calibration(z, y_val, threshold, method=method)
+        cuts = {}
+        for length in SHORT_LENGTHS:
+            cut = null_codes.copy()
+            cut[:, length:] = CODE_N  # as a record of `length` bases is padded
+            cuts[length] = score(cut, both)
+        part["contig_null"] = fit_null(z[y_val == 0], part["threshold"], cv, cuts).to_state()
+        part["validation_viral"] = [int(y_val.sum()), int(np.sum(z[y_val == 1] >= part["threshold"]))]
+        if both:
+            state["both_strands"] = part
+        else:
+            state.update(part)
+    return state
+
+
+def calibrate_run(val_log_odds: np.ndarray, y_val: np.ndarray, test_log_odds: np.ndarray, y_test: np.ndarray,
+                  threshold: float, *, windows: Callable[[np.ndarray, bool], np.ndarray] | None = None,
+                  val_codes: np.ndarray | None = None, method: str = DEFAULT_METHOD,
+                  heterogeneity: float | None = None) -> tuple[dict, dict, np.ndarray]:  # fmt: skip
+    """Fit a trained model's calibration on validation and report it on test: what ``train`` stores and writes.
+
+    Parameters
+    ----------
+    val_log_odds, test_log_odds : np.ndarray, shapes (N_val,), (N_test,)
+        Raw log-odds of the validation and test rows; ``y_val``, ``y_test`` their labels.
+    threshold : float
+        The operating point chosen on validation, as a probability of the model's own scores.
+    windows, val_codes : viral task only: ``windows(codes, both_strands) -> raw log-odds`` and the validation
+        windows ``(N_val, L)`` uint8, for :func:`fit_viral_calibration` (contig nulls, both strands).
+
+    Returns
+    -------
+    state : the ``calibration`` entry of model.pt.
+    report : for metrics.json: ``method``, Brier score and ECE ``before`` / ``after`` calibration on validation
+        (where it was fitted) and on test, and the test reliability bins before and after.
+    test_proba : np.ndarray, shape (N_test,): calibrated test probabilities.
+    """
+    from .metrics import calibration_metrics, reliability_bins
+
+    if windows is not None:
+        state = fit_viral_calibration(windows, val_codes, y_val, threshold, method=method, heterogeneity=heterogeneity)
+    else:
+        state = fit_model_calibration(val_log_odds, y_val, threshold, method=method)
+    fitted = Calibration.from_state(state["window"])
+    test_proba = fitted.proba(test_log_odds)
+    report = {"method": method}
+    for part, z, y in (("validation", val_log_odds, y_val), ("test", test_log_odds, y_test)):
+        report[part] = {"before": calibration_metrics(y, expit(z)), "after": calibration_metrics(y, fitted.proba(z))}
+    report["test"]["reliability"] = {
+        name: {k: v.tolist() for k, v in reliability_bins(y_test, p).items()}
+        for name, p in (("before", expit(test_log_odds)), ("after", test_proba))
+    }
+    return state, report, test_proba

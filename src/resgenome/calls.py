@@ -48,6 +48,7 @@ DEFAULT_MIN_LENGTH = 150
 #: Coefficient of variation of the non-viral rate from contig to contig, in the null (README: measured on validation).
 DEFAULT_HETEROGENEITY = 1.0
 _EXACT_TAIL = 1e-6  # below this, beta-binomial tails are summed term by term: 1 - cdf loses the digits
+_SCIPY_MAX_TRIALS = 50_000  # above this (contigs over ~15 Mbp at stride 150), our bounded summation instead
 
 
 def scorable(window_codes: np.ndarray, max_n_fraction: float = DEFAULT_MAX_N_FRACTION) -> np.ndarray:
@@ -100,22 +101,42 @@ class ContigNull:
     Attributes
     ----------
     threshold : float
-        Calibrated log-odds at and above which a window looks viral.
+        Raw log-odds (before calibration) at and above which a window looks viral: the model's operating point.
+        Calibration keeps the order of windows, so the same windows pass its calibrated value.
     n_null, n_above : int
         Non-viral validation windows, and how many of them look viral.
     heterogeneity : float
         Coefficient of variation of the contig-to-contig null rate (0: one rate for every contig, binomial).
+    short : tuple of (length, n_null, n_above)
+        The same count for the validation windows cut to ``length`` bases and N-padded, as a record shorter than
+        the window is: padding makes non-viral windows look viral far more often (README), so a short record is
+        tested against the rate of its own length.
     """
 
     threshold: float
     n_null: int
     n_above: int
     heterogeneity: float = DEFAULT_HETEROGENEITY
+    short: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def rate(self) -> float:
         """``r0``: the rate at which non-viral windows look viral, with one pseudo-window that does."""
         return (self.n_above + 1) / (self.n_null + 1)
+
+    def rate_at(self, length: np.ndarray) -> np.ndarray:
+        """Null rate of one N-padded window holding ``length`` real bases, shape (C,).
+
+        The rate measured at the longest cut at or below ``length``, never below the rate of any longer cut or of
+        whole windows (shorter is never easier); 1 below the shortest cut (nothing known, nothing claimed).
+        """
+        length = np.asarray(length)
+        cuts = sorted(self.short)
+        grid = np.array([c[0] for c in cuts] + [np.iinfo(np.int64).max])
+        rates = np.array([(c[2] + 1) / (c[1] + 1) for c in cuts] + [self.rate])
+        rates = np.maximum.accumulate(rates[::-1])[::-1]  # each cut at least as high as every longer one
+        where = np.searchsorted(grid, length, side="right") - 1
+        return np.where(where >= 0, rates[np.maximum(where, 0)], 1.0)
 
     def beta(self) -> tuple[float, float] | None:
         """(a, b) of the Beta distribution of contig null rates; None for no heterogeneity."""
@@ -125,7 +146,8 @@ class ContigNull:
         total = max((1 - r) / (cv * cv * r) - 1, 1e-6)  # a + b, from variance (cv r)^2 = r (1 - r) / (a + b + 1)
         return r * total, (1 - r) * total
 
-    def p_values(self, k: np.ndarray, n: np.ndarray, stride: int, window: int) -> np.ndarray:
+    def p_values(self, k: np.ndarray, n: np.ndarray, stride: int, window: int,
+                 length: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
         """P(a non-viral contig shows at least this many viral-looking windows), per contig.
 
         Parameters
@@ -134,6 +156,8 @@ class ContigNull:
             Viral-looking and scored windows of each contig; a contig with ``n == 0`` gets NaN.
         stride, window : int
             Of the windows, for :func:`effective_counts`.
+        length : np.ndarray, shape (C,), optional
+            Bases of each contig: one shorter than ``window`` (one padded window) is tested at :meth:`rate_at`.
 
         Returns
         -------
@@ -148,31 +172,69 @@ class ContigNull:
         if ab is None:
             p[test] = binom.sf(K[test] - 1, trials[test], self.rate)
         else:
-            p[test] = betabinom.sf(K[test] - 1, trials[test], *ab)
-            for i in np.flatnonzero(test & (p < _EXACT_TAIL)):  # rare: contigs far in the tail
-                j = np.arange(K[i], trials[i] + 1)
-                p[i] = np.exp(logsumexp(betabinom.logpmf(j, trials[i], *ab)))
+            p[test] = _betabinom_sf(K[test], trials[test], *ab)
         p[(np.asarray(n) > 0) & (K == 0)] = 1.0
+        if length is not None:
+            padded = test & (np.asarray(length) < window)
+            p[padded] = self.rate_at(np.asarray(length)[padded])
         return np.where(np.isnan(p), p, np.clip(p, np.finfo(np.float64).tiny, 1.0))
 
     def to_state(self) -> dict:
         """Plain values, for model.pt."""
         return {"statistic": "viral-window-count", "threshold": float(self.threshold), "n_null": int(self.n_null),
-                "n_above": int(self.n_above), "heterogeneity": float(self.heterogeneity)}  # fmt: skip
+                "n_above": int(self.n_above), "heterogeneity": float(self.heterogeneity),
+                "short": [list(map(int, c)) for c in self.short]}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "ContigNull":
         return cls(float(state["threshold"]), int(state["n_null"]), int(state["n_above"]),
-                   float(state["heterogeneity"]))  # fmt: skip
+                   float(state["heterogeneity"]), tuple(tuple(int(v) for v in c) for c in state.get("short", ())))
 
 
-def fit_null(null_log_odds: np.ndarray, threshold: float,
-             heterogeneity: float = DEFAULT_HETEROGENEITY) -> ContigNull:  # fmt: skip
-    """The contig null from the calibrated log-odds of non-viral validation windows, shape (N,)."""
+def _betabinom_sf(k: np.ndarray, n: np.ndarray, a: float, b: float) -> np.ndarray:
+    """P(X >= k) for X beta-binomial(n, a, b), elementwise.
+
+    scipy sums the probability mass from 0 to k in one array, so for a chromosome-sized contig (n in the millions)
+    it needs tens of MB and loses every digit of a tiny tail to ``1 - cdf``. Those contigs, and any tail scipy puts
+    below :data:`_EXACT_TAIL`, are summed here term by term, in bounded chunks, from k outwards.
+    """
+    p = np.empty(len(k))
+    small = n <= _SCIPY_MAX_TRIALS
+    p[small] = betabinom.sf(k[small] - 1, n[small], a, b)
+    for i in np.flatnonzero(~small | (p < _EXACT_TAIL)):
+        mean = n[i] * a / (a + b)
+        if k[i] > mean:  # the terms from k up decrease
+            p[i] = np.exp(_log_sum_from(k[i], n[i], a, b, step=1))
+        else:  # p is large: one minus the lower tail, whose terms decrease from k - 1 down
+            p[i] = -np.expm1(_log_sum_from(k[i] - 1, n[i], a, b, step=-1)) if k[i] > 0 else 1.0
+    return p
+
+
+def _log_sum_from(start: float, n: float, a: float, b: float, step: int, chunk: int = 4096) -> float:
+    """log of the sum of beta-binomial terms from ``start`` moving by ``step`` (+1 up to n, -1 down to 0), chunk by
+    chunk, until the terms no longer count (below e^-35 of the sum): the terms decrease in that direction."""
+    total = -np.inf
+    stop = n + 1 if step > 0 else -1
+    for lo in range(int(start), int(stop), step * chunk):
+        hi = min(lo + chunk, n + 1) if step > 0 else max(lo - chunk, -1)
+        terms = betabinom.logpmf(np.arange(lo, hi, step), n, a, b)
+        total = np.logaddexp(total, logsumexp(terms))
+        if terms[-1] < total - 35:
+            break
+    return float(total)
+
+
+def fit_null(null_log_odds: np.ndarray, threshold: float, heterogeneity: float = DEFAULT_HETEROGENEITY,
+             short: dict[int, np.ndarray] | None = None) -> ContigNull:  # fmt: skip
+    """The contig null from the raw log-odds of non-viral validation windows, shape (N,).
+
+    ``short`` maps a length to the raw log-odds of the same windows cut to that length and N-padded.
+    """
     z = np.asarray(null_log_odds, dtype=np.float64)
     if len(z) == 0:
         raise ValueError("the null needs non-viral windows")
-    return ContigNull(float(threshold), len(z), int(np.sum(z >= threshold)), float(heterogeneity))
+    cuts = tuple((int(L), len(v), int(np.sum(np.asarray(v) >= threshold))) for L, v in sorted((short or {}).items()))
+    return ContigNull(float(threshold), len(z), int(np.sum(z >= threshold)), float(heterogeneity), cuts)
 
 
 def q_values(p: np.ndarray) -> np.ndarray:
@@ -230,6 +292,16 @@ def call_contigs(p: np.ndarray, q: np.ndarray, length: np.ndarray, n_scored: np.
     return calls.astype(str), reasons.astype(str)
 
 
+#: Significant digits of p- and q-values in tables; q-values are computed from the p-values as written, so that
+#: anyone (and merge-predictions, joining shards) gets the same q-values from the table alone.
+DIGITS = 6
+
+
+def as_written(x: np.ndarray) -> np.ndarray:
+    """``x`` rounded to :data:`DIGITS` significant digits, as a table shows it; NaN stays NaN."""
+    return np.array([float(f"{v:.{DIGITS}g}") for v in np.asarray(x, dtype=np.float64)])
+
+
 def contig_calls(k: np.ndarray, n: np.ndarray, length: np.ndarray, null: ContigNull, rule: CallRule, *,
                  stride: int, window: int) -> dict[str, np.ndarray]:  # fmt: skip
     """p-values, q-values, calls and reasons of every contig of a run, at once (q-values need all p-values).
@@ -248,8 +320,8 @@ def contig_calls(k: np.ndarray, n: np.ndarray, length: np.ndarray, null: ContigN
     ``call``, ``reason``.
     """
     length, n = np.asarray(length), np.asarray(n)
-    p = null.p_values(k, n, stride, window)
+    p = null.p_values(k, n, stride, window, length)
     p[length < rule.min_length] = np.nan  # not tested: they do not count among the run's tests either
-    q = q_values(p)
+    q = q_values(as_written(p))
     calls, reasons = call_contigs(p, q, length, n, rule)
     return {"p_value": p, "q_value": q, "call": calls, "reason": reasons}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from . import __version__
-from .errors import ResgenomeError
+from .calls import DEFAULT_MAX_N_FRACTION, DEFAULT_MIN_LENGTH
+from .errors import ModelWarning, ResgenomeError
 from .runtime import tune_allocator
 
 _DEBUG = {"on": False}
@@ -189,10 +191,21 @@ def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> N
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
               help="FASTA, FASTA.gz or ViraMiner CSV; sequences of any length.")  # fmt: skip
 @click.option("--output", required=True, type=click.Path(path_type=Path), help="TSV to write.")
+@click.option("--fdr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Call viral at this false discovery rate (Benjamini-Hochberg q-values over the run). Default: call"
+                   " by p-value at the model's operating point.")  # fmt: skip
+@click.option("--min-length", default=DEFAULT_MIN_LENGTH, show_default=True, type=click.IntRange(1),
+              help="Records shorter than this get no call.")  # fmt: skip
+@click.option("--max-n-fraction", default=DEFAULT_MAX_N_FRACTION, show_default=True,
+              type=click.FloatRange(0, 1, max_open=True), help="Windows with more N than this are not scored.")
+@click.option("--fasta-out", type=click.Path(path_type=Path), default=None,
+              help="Write the records called viral here, bases unchanged (.gz: compressed).")  # fmt: skip
+@click.option("--bedgraph", type=click.Path(path_type=Path), default=None,
+              help="Write calibrated window probabilities as bedGraph (0-based) for a genome browser.")  # fmt: skip
 @click.option("--stride", default=150, show_default=True, type=click.IntRange(1),
               help="Step between the windows of a long sequence.")  # fmt: skip
-@click.option("--per-window", is_flag=True, help="One row per window (seq_id, start, end, score).")
-@click.option("--both-strands", is_flag=True, help="Average each window's score with its reverse complement's.")
+@click.option("--per-window", is_flag=True, help="One row per window (seq_id, start, end, score) instead of contigs.")
+@click.option("--both-strands", is_flag=True, help="Average each window's log-odds with its reverse complement's.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
 @click.option("--shard", default=None, metavar="I/N",
               help="Score records k with k % N == I only (I from 0); join the parts with merge-predictions.")  # fmt: skip
@@ -201,13 +214,16 @@ def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> N
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict_viral(model_path: Path, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
-    """Score contigs: TSV of seq_id, length, n_windows, score (max over windows), score_mean, label, padded."""
+    """Score and call contigs: TSV with p_value, q_value, call (viral / non-viral / no-call) and reason; OUTPUT.json
+    records the run."""
     from .predict import predict_viral as run_prediction
 
     stats = run_prediction(model_path, input_path, output, device=None if device == "auto" else device,
                            progress=not quiet, **kw)  # fmt: skip
     skipped = f"; skipped {stats['skipped']} invalid records (see {output}.skipped.tsv)" if kw["skip_invalid"] else ""
-    _echo(f"wrote {stats['records']} records ({stats['windows']} windows, {stats['viral']} viral) to {output}{skipped}")
+    calls = "" if kw["per_window"] else (f", {stats['viral']} viral, {stats['non-viral']} non-viral, "
+                                         f"{stats['no-call']} no-call")  # fmt: skip
+    _echo(f"wrote {stats['records']} records ({stats['windows']} windows{calls}) to {output}{skipped}")
 
 
 @cli.command("merge-predictions")
@@ -277,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     tune_allocator()
     try:
-        cli.main(args=argv, prog_name="resgenome", standalone_mode=False)
+        with warnings.catch_warnings():  # restores the default display afterwards (tests call main repeatedly)
+            warnings.showwarning = _show_warning
+            cli.main(args=argv, prog_name="resgenome", standalone_mode=False)
     except click.exceptions.Abort:
         _echo("aborted")
         return 130
@@ -304,6 +322,14 @@ def main(argv: list[str] | None = None) -> int:
         _echo(f"error: {where}{exc.strerror or exc}")
         return 1
     return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings are one line on stderr, like our errors; others keep Python's format."""
+    if issubclass(category, ModelWarning):
+        _echo(f"warning: {message}")
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def run() -> None:

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from . import __version__
-from .calibration import log_odds_from_logits, log_odds_from_proba
+from .calibration import calibrate_run, log_odds_from_logits, log_odds_from_proba
 from .checkpoint import load_checkpoint, save_checkpoint
+from .data.sequences import SequenceSet, reverse_complement
 from .data.splits import Split
 from .errors import ResgenomeError
 from .io import atomic_open, check_writable_dir
@@ -107,6 +108,11 @@ def train_model(
             return predict_proba(model, data.X, transform=data.transform, device=cfg.device if cfg.device != "auto"
                                  else None)  # fmt: skip
 
+        def log_odds(part):
+            data = task.neural_inputs(part, prep)
+            return log_odds_from_logits(predict_logits(model, data.X, transform=data.transform,
+                                                       device=cfg.device if cfg.device != "auto" else None))
+
         state = model.state_dict()
         kind = "neural"
     else:
@@ -119,11 +125,15 @@ def train_model(
         def score(part):
             return classical.predict_exported(exported, task.classical_inputs(part, prep))
 
+        def log_odds(part):
+            return log_odds_from_proba(score(part))
+
         state = exported
         kind = "classical"
     val_scores, test_scores = score(val_set), score(test_set)
     seconds = time.perf_counter() - started
     threshold = best_f1_threshold(task.labels(val_set), val_scores)
+    calibration, calibration_report, test_calibrated = _calibrate(task, log_odds, val_set, test_set, threshold)
     metrics = {
         "task": task.name,
         "model": opts.model,
@@ -136,20 +146,22 @@ def train_model(
         "threshold": threshold,
         "validation": evaluate_scores(task.labels(val_set), val_scores, threshold),
         "test": evaluate_scores(task.labels(test_set), test_scores, threshold),
+        "calibration": calibration_report,
         **extra,
     }
     if split.optimistic:
         metrics["warning"] = "test set was also used for validation (the paper's protocol): optimistic"
     if out is not None and rank == 0:
         training = {"split": split.name, "seed": opts.seed, "preset": opts.preset, "normalize": opts.normalize,
-                    "train_config": opts.train.to_dict(), "sizes": split.sizes(), "data": str(getattr(dataset, "source", data))}  # fmt: skip
+                    "train_config": opts.train.to_dict(), "sizes": split.sizes(), "data": str(getattr(dataset, "source", data)),
+                    "holdout": list(opts.holdout)}  # fmt: skip
         save_checkpoint(out / "model.pt", {
             "task": task.name, "model": {"name": opts.model, "kind": kind, "config": config}, "state": state,
-            "preprocessing": prep, "threshold": threshold, "training": training,
+            "preprocessing": prep, "threshold": threshold, "training": training, "calibration": calibration,
         })  # fmt: skip
         write_json(out / "metrics.json", metrics)
         write_history(out / "history.csv", history)
-        write_scores(out / "test_scores.csv", task.labels(test_set), test_scores)
+        write_scores(out / "test_scores.csv", task.labels(test_set), test_scores, test_calibrated)
         if figures:
             _write_figures(out, history, task.labels(test_set), test_scores, opts.model, metrics)
         stale = out / "train_state.pt"
@@ -163,6 +175,20 @@ def train_model(
     metrics["_history"] = history
     metrics["_seconds"] = seconds
     return metrics
+
+
+def _calibrate(task, log_odds, val_set, test_set, threshold):
+    """(model.pt ``calibration`` entry, metrics.json ``calibration`` report, calibrated test probabilities)."""
+    windows = None
+    if task.name == "viral":
+        def windows(codes, both_strands):
+            z = log_odds(SequenceSet([""] * len(codes), codes, None, "<validation>"))
+            if both_strands:
+                z = (z + log_odds(SequenceSet([""] * len(codes), reverse_complement(codes), None, "<validation>"))) / 2
+            return z
+
+    return calibrate_run(log_odds(val_set), task.labels(val_set), log_odds(test_set), task.labels(test_set),
+                         threshold, windows=windows, val_codes=getattr(val_set, "codes", None))  # fmt: skip
 
 
 def _f(x):
@@ -275,11 +301,13 @@ def write_history(path, history: list[dict]) -> None:
             writer.writerow([h["epoch"]] + [f"{h[c]:.6f}" for c in columns[1:]])
 
 
-def write_scores(path, y, scores) -> None:
+def write_scores(path, y, scores, calibrated=None) -> None:
+    """row, label, score (the model's own probability)[, calibrated probability] per test row."""
     with atomic_open(path, "w", newline="") as handle:
-        handle.write("row,label,score\n")
+        handle.write("row,label,score" + (",calibrated\n" if calibrated is not None else "\n"))
         for i, (label, s) in enumerate(zip(y, scores)):
-            handle.write(f"{i},{int(label)},{s:.8f}\n")
+            extra = f",{calibrated[i]:.8f}" if calibrated is not None else ""
+            handle.write(f"{i},{int(label)},{s:.8f}{extra}\n")
 
 
 def write_tsv(path, header, rows) -> int:

@@ -1,0 +1,428 @@
+"""What a `predict viral` run adds to its window scores: calibrated evidence, the contig table with p-values, q-values
+and calls, and the side outputs (FASTA of the called contigs, bedGraph of window probabilities, run manifest).
+
+:mod:`resgenome.predict` streams records and windows; the pieces here are handed the windows as they are scored and
+the records as they complete, so they fit any streaming loop:
+
+- :class:`WindowEvidence` — the model's calibration and contig null (one strand, or both averaged), turning raw
+  log-odds into calibrated probabilities and viral-looking votes, tallied per record;
+- :class:`ContigTable` — q-values need every p-value of the run, so a contig's row cannot be final when its record
+  ends: rows wait in a temporary file (spilled to disk past a few MB) with only three numbers per contig in memory,
+  and the table is written once the last record is scored;
+- :class:`BedGraph` — one calibrated probability per window, each window's over the bases nearer its centre than
+  any other window's centre, so intervals tile the contig without overlap (as genome browsers require);
+- :func:`copy_records` — the called records, copied byte for byte from the input in a second streamed pass;
+- :func:`write_manifest` — OUTPUT.json: version, model and input (sizes, sha256), every option, counts per call.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable
+
+import numpy as np
+from scipy.special import expit
+
+from . import __version__
+from .calibration import Calibration, log_odds_from_proba
+from .calls import (
+    DEFAULT_MAX_N_FRACTION,
+    DEFAULT_MIN_LENGTH,
+    DIGITS,
+    CallRule,
+    ContigNull,
+    contig_calls,
+    q_values,
+    scorable,
+)
+from .errors import ModelWarning, ResgenomeError
+
+CONTIG_COLUMNS = ["seq_id", "length", "n_windows", "n_scored", "viral_windows", "viral_fraction", "p_value",
+                  "q_value", "call", "reason", "score_max", "score_mean", "padded", "record"]  # fmt: skip
+_SPOOL_BYTES = 8 << 20  # contig rows kept in memory before the spool spills to disk
+_COPY_BLOCK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """The options of a run's calls (plain values; all end up in the manifest)."""
+
+    fdr: float | None = None
+    min_length: int = DEFAULT_MIN_LENGTH
+    max_n_fraction: float = DEFAULT_MAX_N_FRACTION
+
+    def check(self) -> None:
+        if self.fdr is not None and not 0 < self.fdr < 1:
+            raise ResgenomeError(f"--fdr {self.fdr}: must be between 0 and 1 (e.g. 0.05 for 5%)")
+        if self.min_length < 1:
+            raise ResgenomeError(f"--min-length {self.min_length}: must be at least 1")
+        if not 0 <= self.max_n_fraction < 1:
+            raise ResgenomeError(f"--max-n-fraction {self.max_n_fraction}: must be in [0, 1)")
+
+
+@dataclass
+class Tally:
+    """Per-record sums of its windows' evidence."""
+
+    n_scored: int = 0
+    viral: int = 0
+    best: float = -np.inf
+    total: float = 0.0
+
+
+class WindowEvidence:
+    """A model's window calibration and contig null, for windows scored on one strand or averaged over both.
+
+    A model.pt without calibration (trained before it existed) still scores: windows keep the model's own
+    probabilities, and contigs get no p-value and the call ``no-call`` (reason ``uncalibrated-model``), with one
+    warning saying how to add a calibration (``resgenome calibrate``).
+    """
+
+    def __init__(self, ckpt: dict, both_strands: bool = False, source: str = "model"):
+        state = ckpt.get("calibration")
+        if state is not None and both_strands:
+            state = {**state, **state["both_strands"]} if "both_strands" in state else None
+        self.calibrated = state is not None and "contig_null" in state
+        if self.calibrated:
+            self.calibration = Calibration.from_state(state["window"])
+            self.null: ContigNull | None = ContigNull.from_state(state["contig_null"])
+            self.threshold = self.null.threshold
+            self.validation_viral = state.get("validation_viral")
+        else:
+            self.calibration, self.null, self.validation_viral = Calibration(), None, None
+            self.threshold = float(log_odds_from_proba(np.array([ckpt["threshold"]]))[0])
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of raw log-odds, shape (W,); NaN (not scored) stays NaN."""
+        return self.calibration.proba(raw) if self.calibrated else expit(raw)
+
+    def tally(self, tally: Tally, raw: np.ndarray) -> np.ndarray:
+        """Add windows' raw log-odds (NaN = not scored), shape (W,), to a record's tally; return their probabilities."""
+        p = self.probability(raw)
+        scored = ~np.isnan(raw)
+        if scored.any():
+            tally.n_scored += int(scored.sum())
+            tally.viral += int(np.sum(raw[scored] >= self.threshold))
+            tally.best = max(tally.best, float(p[scored].max()))
+            tally.total += float(p[scored].sum())
+        return p
+
+    def describe(self) -> dict:
+        """What the manifest says about the model's operating point and null."""
+        if not self.calibrated:
+            return {"calibrated": False}
+        return {"calibrated": True, "method": self.calibration.method,
+                "window_threshold_probability": float(self.calibration.proba(np.array([self.threshold]))[0]),
+                "null_rate": self.null.rate, "heterogeneity": self.null.heterogeneity,
+                "validation_non_viral_windows": self.null.n_null,
+                "validation_viral_windows_passing": self.validation_viral}  # fmt: skip
+
+
+def warn_if_uncalibrated(ckpt: dict, path: str | os.PathLike) -> None:
+    """One warning for a model.pt that carries no calibration (see :class:`WindowEvidence`)."""
+    if "calibration" not in ckpt:
+        warnings.warn(f"{path}: this model has no calibration (it predates calibrated calls): scores are the model's "
+                      "own and contigs get no p-value and no call; add one with `resgenome calibrate`",
+                      ModelWarning, stacklevel=2)  # fmt: skip
+
+
+def window_filter(max_n_fraction: float) -> Callable[[np.ndarray], np.ndarray]:
+    """``usable(window_codes) -> bool mask``: windows with at most ``max_n_fraction`` N are scored."""
+    return lambda codes: scorable(codes, max_n_fraction)
+
+
+class ContigTable:
+    """Contig rows spooled as records complete; the final table, with q-values and calls, after the last record."""
+
+    def __init__(self, evidence: WindowEvidence, options: CallOptions, *, stride: int, window: int):
+        self.evidence, self.options, self.stride, self.window = evidence, options, stride, window
+        self.spool = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline="", encoding="utf-8")
+        self.k, self.n, self.length = array("q"), array("q"), array("q")
+        self.record_index = array("q")
+        self.calls: np.ndarray | None = None
+
+    def add(self, seq_id: str, index: int, length: int, n_windows: int, padded: bool, tally: Tally) -> None:
+        """Spool one completed record: ``seq_id, length, n_windows, n_scored, viral_windows, viral_fraction`` and,
+        after the columns computed at the end, ``score_max, score_mean, padded, record``."""
+        n = tally.n_scored
+        fraction = f"{tally.viral / n:.6f}" if n else "NA"
+        best, mean = (f"{tally.best:.6f}", f"{tally.total / n:.6f}") if n else ("NA", "NA")
+        self.spool.write(f"{seq_id}\t{length}\t{n_windows}\t{n}\t{tally.viral}\t{fraction}\t{best}\t{mean}\t"
+                         f"{int(padded)}\t{index}\n")  # fmt: skip
+        self.k.append(tally.viral)
+        self.n.append(n)
+        self.length.append(length)
+        self.record_index.append(index)
+
+    def rule(self) -> CallRule:
+        alpha = self.evidence.null.rate if self.evidence.calibrated else 0.0
+        return CallRule(self.options.fdr, alpha, self.options.min_length)
+
+    def write(self, out: IO[str]) -> dict[str, int]:
+        """Write header and rows to ``out``; return the count of each call."""
+        k, n = np.frombuffer(self.k, dtype=np.int64), np.frombuffer(self.n, dtype=np.int64)
+        length = np.frombuffer(self.length, dtype=np.int64)
+        if self.evidence.calibrated:
+            result = contig_calls(k, n, length, self.evidence.null, self.rule(), stride=self.stride,
+                                  window=self.window)  # fmt: skip
+        else:
+            nan = np.full(len(k), np.nan)
+            result = {"p_value": nan, "q_value": nan, "call": np.full(len(k), "no-call"),
+                      "reason": np.full(len(k), "uncalibrated-model")}  # fmt: skip
+        self.calls = result["call"]
+        out.write("\t".join(CONTIG_COLUMNS) + "\n")
+        self.spool.seek(0)
+        for line, p, q, call, reason in zip(self.spool, result["p_value"], result["q_value"], result["call"],
+                                            result["reason"]):  # fmt: skip
+            fields = line.rstrip("\n").split("\t")
+            out.write("\t".join(fields[:6] + [_number(p), _number(q), call, reason] + fields[6:]) + "\n")
+        self.spool.close()
+        return {c: int(np.sum(self.calls == c)) for c in ("viral", "non-viral", "no-call")}
+
+    def called(self) -> set[int]:
+        """Input indices of the records called viral (after :meth:`write`)."""
+        return set(np.frombuffer(self.record_index, dtype=np.int64)[self.calls == "viral"].tolist())
+
+
+def _number(x: float) -> str:
+    return "NA" if np.isnan(x) else f"{x:.{DIGITS}g}"
+
+
+class PartCalls:
+    """q-values (and FDR calls) recomputed over every part of a sharded run, for ``merge-predictions``.
+
+    Each shard's q-values count only its own contigs. Joining parts reads the p-value column of all of them first
+    (one float per contig in memory), computes q-values over the whole run, and rewrites ``q_value`` — and, for a
+    run called at an FDR, ``call`` and ``reason`` — in each row as the merge writes it. The FDR comes from each
+    part's run manifest (PART.json), which must agree.
+    """
+
+    def __init__(self, paths: list[Path], header: list[str]):
+        self.p_col, self.q_col = header.index("p_value"), header.index("q_value")
+        self.call_col, self.reason_col = header.index("call"), header.index("reason")
+        fdrs = {_part_fdr(p) for p in paths}
+        if len(fdrs) > 1:
+            raise ResgenomeError(f"merge-predictions: the parts were called at different --fdr ({sorted(fdrs, key=str)})")
+        self.fdr = fdrs.pop()
+        p = [self._p_column(path) for path in paths]
+        q = q_values(np.concatenate(p)) if p else np.empty(0)
+        bounds = np.cumsum([0] + [len(x) for x in p])
+        self.q = [q[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+        self.row = [0] * len(paths)
+
+    def _p_column(self, path: Path) -> np.ndarray:
+        with open(path, encoding="utf-8", newline="") as handle:
+            next(handle)
+            return np.array([np.nan if (v := line.split("\t")[self.p_col]) == "NA" else float(v) for line in handle])
+
+    def rewrite(self, part: int, line: str) -> str:
+        """The row ``line`` of part ``part`` (rows come in each part's order) with the run's q-value and call."""
+        q = self.q[part][self.row[part]]
+        self.row[part] += 1
+        fields = line.rstrip("\n").split("\t")
+        fields[self.q_col] = _number(q)
+        if self.fdr is not None and fields[self.call_col] != "no-call":
+            viral = q <= self.fdr
+            fields[self.call_col] = "viral" if viral else "non-viral"
+            fields[self.reason_col] = "q<=fdr" if viral else "q>fdr"
+        return "\t".join(fields) + "\n"
+
+
+def _part_fdr(path: Path) -> float | None:
+    manifest = path.with_name(path.name + ".json")
+    try:
+        return json.loads(manifest.read_text())["options"]["fdr"]
+    except (OSError, ValueError, KeyError):
+        raise ResgenomeError(f"{manifest}: missing or unreadable; merge-predictions needs each part's run manifest to"
+                             " recompute q-values over the whole run") from None
+
+
+# ------------------------------------------------------------------------------------------------- bedGraph
+@dataclass
+class _Pending:
+    start: int
+    value: float
+    lo: int
+
+
+class BedGraph:
+    """Calibrated window probabilities as bedGraph (0-based, end exclusive), streamed in input order.
+
+    Window ``i`` covers ``[lo_i, hi_i)`` with ``hi_i = lo_{i+1} = (start_i + start_{i+1} + window) // 2``, the
+    midpoint between the two windows' centres; the first window starts at 0 and the last ends with the contig.
+    Windows not scored (too much N) leave their interval out. With ``skip_invalid`` the lines of the record being
+    read wait in a spool until the record is known to be valid.
+    """
+
+    def __init__(self, out: IO[str], window: int, spool: bool = False):
+        self.out, self.window = out, window
+        self.pending: dict[int, _Pending] = {}
+        self.spool = tempfile.SpooledTemporaryFile(1 << 20, "w+", newline="") if spool else None
+
+    def _emit(self, record, pending: _Pending, hi: int) -> None:
+        if not np.isnan(pending.value) and hi > pending.lo:
+            target = self.spool if self.spool is not None and record.n_windows is None else self.out
+            target.write(f"{record.seq_id}\t{pending.lo}\t{hi}\t{pending.value:.6f}\n")
+
+    def add(self, record, starts: np.ndarray, probabilities: np.ndarray) -> None:
+        """Windows of ``record`` in order (starts 0-based; probability NaN = not scored)."""
+        previous = self.pending.get(record.index)
+        for start, value in zip(starts.tolist(), probabilities.tolist()):
+            if previous is None:
+                previous = _Pending(start, value, 0)
+                continue
+            boundary = (previous.start + start + self.window) // 2
+            self._emit(record, previous, boundary)
+            previous = _Pending(start, value, boundary)
+        self.pending[record.index] = previous
+
+    def finish(self, record) -> None:
+        """The record's last window is in: close it at the contig's end."""
+        last = self.pending.pop(record.index, None)
+        if last is not None:
+            self._emit(record, last, record.length)
+
+    def record_read(self) -> None:
+        """The record being read ended validly: its spooled lines go to the output."""
+        if self.spool is not None:
+            self.spool.seek(0)
+            shutil.copyfileobj(self.spool, self.out)
+            self.spool.seek(0)
+            self.spool.truncate()
+
+    def drop(self, record) -> None:
+        """The record being read turned out invalid: forget its lines."""
+        self.pending.pop(record.index, None)
+        if self.spool is not None:
+            self.spool.seek(0)
+            self.spool.truncate()
+
+
+# ------------------------------------------------------------------------------------------------- FASTA out
+def _open_binary(path: Path):
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
+
+
+def copy_records(path: str | os.PathLike, wanted: set[int], out: IO[bytes], *, fasta: bool = True) -> int:
+    """Copy the records whose 0-based index is in ``wanted`` from a FASTA file (plain or gzip) to ``out``, byte for
+    byte: header line, sequence lines, line breaks. Streams in blocks; returns the number of records copied.
+
+    A ViraMiner CSV (``fasta=False``) gives ``>seq_id`` and the sequence field as written, one line each.
+    """
+    if not fasta:
+        return _copy_csv_records(Path(path), wanted, out)
+    index, copying, at_line_start, copied = -1, False, True, 0
+    with _open_binary(Path(path)) as handle:
+        first = True
+        while block := handle.read(_COPY_BLOCK):
+            if first and block.startswith(_BOM):
+                block = block[len(_BOM) :]
+            first = False
+            pos = 0
+            while pos < len(block):
+                # a '>' opens a record only at the start of a line, as the reader parses it
+                if at_line_start and block[pos : pos + 1] == b">":
+                    start = pos
+                else:
+                    cut = block.find(b"\n>", pos)
+                    start = -1 if cut < 0 else cut + 1
+                if start < 0:
+                    if copying:
+                        out.write(block[pos:])
+                    break
+                if copying:
+                    out.write(block[pos:start])
+                index += 1
+                copying = index in wanted
+                copied += copying
+                if copying:
+                    out.write(b">")
+                pos, at_line_start = start + 1, False
+            at_line_start = block.endswith(b"\n")
+    return copied
+
+
+def _copy_csv_records(path: Path, wanted: set[int], out: IO[bytes]) -> int:
+    copied, index, header_possible = 0, -1, True
+    with _open_binary(path) as handle:
+        for line in handle:
+            fields = line.split(b",")
+            if not line.strip():
+                continue
+            if header_possible:
+                header_possible = False
+                if len(fields) == 3 and fields[1].strip().lower() in (b"sequence", b"seq"):
+                    continue
+            index += 1
+            if index in wanted:
+                out.write(b">" + fields[0].strip().removeprefix(_BOM) + b"\n" + fields[1].strip() + b"\n")
+                copied += 1
+    return copied
+
+
+# ------------------------------------------------------------------------------------------------- manifest
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (as stored: a gzip file is hashed compressed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_COPY_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Manifest:
+    """OUTPUT.json of a `predict viral` run. Model and input are hashed when it is created, before any output is
+    opened: a file that cannot be read is an error about that file, and the hashes are of what the run read."""
+
+    def __init__(self, model_path: str | os.PathLike, ckpt: dict, input_path: str | os.PathLike):
+        model_path = Path(model_path)
+        self.model_path = model_path / "model.pt" if model_path.is_dir() else model_path
+        self.input_path = Path(input_path)
+        self.ckpt = ckpt
+        self.model_sha256, self.input_sha256 = sha256_file(self.model_path), sha256_file(self.input_path)
+        self.input_bytes = self.input_path.stat().st_size
+
+    def payload(self, stats: dict, evidence: WindowEvidence, rule: CallRule | None, seconds: float, options: dict,
+                outputs: dict) -> dict:  # fmt: skip
+        training = self.ckpt.get("training", {})
+        scored = stats.get("scored_windows", 0)
+        return {
+            "resgenome": __version__,
+            "command": "predict viral",
+            "model": {"path": str(self.model_path), "sha256": self.model_sha256,
+                      "name": self.ckpt["model"].get("name"), "kind": self.ckpt["model"].get("kind"),
+                      "trained_on": training.get("data"), "split": training.get("split"),
+                      "package_version": self.ckpt.get("package_version")},  # fmt: skip
+            "input": {"path": str(self.input_path), "bytes": self.input_bytes, "sha256": self.input_sha256},
+            "options": options,
+            "calls": {"rule": rule.describe() if rule and evidence.calibrated else "none (model not calibrated)",
+                      "fdr": options.get("fdr"), "alpha": rule.alpha if rule else None, **evidence.describe()},
+            "counts": stats,
+            # a run's windows pass the threshold far more, or far less, often than validation's: the model may not
+            # transfer to this sample, whatever the p-values say
+            "windows_passing_threshold": {"this_run": stats.get("viral_windows", 0) / scored if scored else None,
+                                          "validation_non_viral": evidence.null.rate if evidence.null else None},
+            "outputs": outputs,
+            "wall_seconds": round(seconds, 3),
+        }  # fmt: skip
+
+
+def write_manifest(path: Path, payload: dict) -> None:
+    from .io import atomic_open
+
+    with atomic_open(path, "w") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")
