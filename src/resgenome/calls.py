@@ -40,13 +40,17 @@ from scipy.stats import betabinom, binom, false_discovery_control
 from .data.sequences import CODE_N
 
 CALLS = ("viral", "non-viral", "no-call")
-#: A window with more than this fraction of N (or other ambiguity codes) is not scored. Equal to
-#: ``1 - DEFAULT_MIN_LENGTH / 300``: a window must hold as many real bases as the shortest record we call.
-DEFAULT_MAX_N_FRACTION = 0.5
-#: Records shorter than this are ``no-call``; chosen from how window AUROC falls with length (README).
-DEFAULT_MIN_LENGTH = 150
-#: Coefficient of variation of the non-viral rate from contig to contig, in the null (README: measured on validation).
-DEFAULT_HETEROGENEITY = 1.0
+#: A window with more than this fraction of N (or other ambiguity codes) among its own bases is not scored. N makes
+#: non-viral windows look viral: with 5% N (15 of 300 bases) the validation null rate of ResVG doubles, with 1.7%
+#: it rises by 1.1x (README, ``benchmarks/calls_defaults.py``), so the default keeps windows with up to 6 N.
+DEFAULT_MAX_N_FRACTION = 0.02
+#: Records shorter than this are ``no-call``: below 250 bp window AUROC falls by more than 0.025 on validation
+#: (ResVG 0.896 at 300 bp, 0.878 at 250, 0.839 at 200; README), the gap that separates ResVG from its baselines.
+DEFAULT_MIN_LENGTH = 250
+#: Coefficient of variation of the non-viral rate from contig to contig, in the null: the smallest value (of 0, 0.5,
+#: 1, 2) that kept the share of non-viral contigs called viral within 1.5x of the 300-bp share at every length, on
+#: validation experiments the null was not fitted on (README, "Reading the calls").
+DEFAULT_HETEROGENEITY = 0.5
 _EXACT_TAIL = 1e-6  # below this, beta-binomial tails are summed term by term: 1 - cdf loses the digits
 _SCIPY_MAX_TRIALS = 50_000  # above this (contigs over ~15 Mbp at stride 150), our bounded summation instead
 

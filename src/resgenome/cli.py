@@ -168,6 +168,29 @@ def evaluate(model_path: Path, data: str, out: Path, labels: Path | None) -> Non
     _echo(f"{metrics['model']} on {data}: AUROC {auroc}, F1 {t['f1']:.4f}, accuracy {t['accuracy']:.4f}")
 
 
+# ---------------------------------------------------------------------------------------------- calibrate
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="DIR/model.pt")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="model.pt to write: a new file (the input model is never changed).")  # fmt: skip
+@click.option("--data", default=None, help="The model's training data (default: as recorded in the model).")
+@click.option("--split", default=None, help="Its split (default: as recorded).")
+@click.option("--holdout", multiple=True, help="Its held-out group(s) (default: as recorded).")
+@click.option("--seed", type=int, default=None, help="Its seed (default: as recorded).")
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="Viral task: seq_id<TAB>label file when --data is FASTA.")  # fmt: skip
+@click.option("--method", type=click.Choice(["temperature", "platt", "isotonic"]), default=None,
+              help="Calibration map (default: platt, chosen by measurement; see README).")  # fmt: skip
+def calibrate(model_path: Path, out: Path, holdout: tuple[str, ...], **kw) -> None:
+    """Add a calibration (and a viral model's contig null) fitted on the validation rows of the model's own split."""
+    from .pipeline import calibrate_model
+
+    report = calibrate_model(model_path, out, holdout=list(holdout), **kw)
+    before, after = report["test"]["before"], report["test"]["after"]
+    _echo(f"calibration ({report['method']}) on test: Brier {before['brier']:.4f} -> {after['brier']:.4f}, "
+          f"ECE {before['ece']:.4f} -> {after['ece']:.4f}; wrote {out}")  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------- predict
 @cli.group()
 def predict() -> None:

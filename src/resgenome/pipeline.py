@@ -177,7 +177,7 @@ def train_model(
     return metrics
 
 
-def _calibrate(task, log_odds, val_set, test_set, threshold):
+def _calibrate(task, log_odds, val_set, test_set, threshold, method=None):
     """(model.pt ``calibration`` entry, metrics.json ``calibration`` report, calibrated test probabilities)."""
     windows = None
     if task.name == "viral":
@@ -188,7 +188,8 @@ def _calibrate(task, log_odds, val_set, test_set, threshold):
             return z
 
     return calibrate_run(log_odds(val_set), task.labels(val_set), log_odds(test_set), task.labels(test_set),
-                         threshold, windows=windows, val_codes=getattr(val_set, "codes", None))  # fmt: skip
+                         threshold, windows=windows, val_codes=getattr(val_set, "codes", None),
+                         **({"method": method} if method else {}))  # fmt: skip
 
 
 def _f(x):
@@ -228,6 +229,45 @@ def load_model(path: str | os.PathLike, task: str | None = None):
 
     scorer.log_odds = log_odds
     return ckpt, scorer
+
+
+def calibrate_model(model_path: str | os.PathLike, out: str | os.PathLike, *, data: str | None = None,
+                    split: str | None = None, holdout: list[str] | None = None, seed: int | None = None,
+                    labels: str | os.PathLike | None = None, method: str | None = None) -> dict:  # fmt: skip
+    """Add a calibration (and, for a viral model, its contig null) to a trained model.pt; write it to ``out``.
+
+    For models trained before calibration existed, and for packaged models: the validation rows of the model's own
+    split are rebuilt from ``data`` / ``split`` / ``holdout`` / ``seed`` (default: what the checkpoint recorded) and
+    must have the sizes the checkpoint recorded, so that the calibration is fitted on data the model did not train
+    on. Returns the Brier / ECE report (as under ``calibration`` in metrics.json).
+    """
+    from .calibration import DEFAULT_METHOD
+
+    source, target = Path(model_path), Path(out)
+    ckpt, scorer = load_model(source)
+    if target.resolve() == (source / "model.pt" if source.is_dir() else source).resolve():
+        raise ResgenomeError(f"{out}: is the input model; write the calibrated model to a new file")
+    task = get_task(ckpt["task"])
+    training = ckpt.get("training", {})
+    data = data or training.get("data")
+    split_name, seed = split or training.get("split"), training.get("seed", 0) if seed is None else seed
+    holdout = list(holdout or training.get("holdout") or [])
+    if data is None or split_name is None:
+        raise ResgenomeError(f"{model_path}: records no training data or split; give --data and --split")
+    dataset = task.load(data, labels=labels) if labels is not None else task.load(data)
+    rebuilt = task.make_split(dataset, split_name, seed, holdout=holdout)
+    if training.get("sizes") and rebuilt.sizes() != training["sizes"]:
+        raise ResgenomeError(
+            f"{data}: split {split_name} (seed {seed}{', holdout ' + ' '.join(holdout) if holdout else ''}) has sizes"
+            f" {rebuilt.sizes()}, not the {training['sizes']} the model was trained with; give the --data, --split,"
+            " --holdout and --seed of its training"
+        )
+    val, test = dataset.subset(rebuilt.validation), dataset.subset(rebuilt.test)
+    state, report, _ = _calibrate(task, scorer.log_odds, val, test, ckpt["threshold"], method or DEFAULT_METHOD)
+    payload = {k: v for k, v in ckpt.items() if k not in ("format", "format_version")}
+    save_checkpoint(target, {**payload, "calibration": state,
+                             "training": {**training, "holdout": holdout}})  # fmt: skip
+    return report
 
 
 def evaluate_model(model_path, data, out, *, labels=None) -> dict:
