@@ -56,7 +56,8 @@ def model_parts(model_path: Path):
         dataset = task.load(training["data"])
         split = task.make_split(dataset, "fullset", training["seed"])
     else:
-        held = json.loads((model_path.parent / "metrics.json").read_text())["held_out"]["test"]
+        # recorded by `train` and `calibrate`; older models have it only in their run's metrics.json
+        held = training.get("holdout") or json.loads((model_path.parent / "metrics.json").read_text())["held_out"]["test"]
         dataset = task.load(training["data"])
         split = task.make_split(dataset, training["split"], training["seed"], holdout=held)
     if split.sizes() != training["sizes"]:
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         val, test = dataset.subset(split.validation), dataset.subset(split.test)
         z_val, z_test = log_odds(scorer, val.codes), log_odds(scorer, test.codes)
         threshold = float(cal.log_odds_from_proba(np.array([ckpt["threshold"]]))[0])
-        entry = results.setdefault(str(path), {"split": split.name, "held_out": split.held_out})
+        entry = results.setdefault(path.parent.name, {"split": split.name, "held_out": split.held_out})
         if "calibration" in args.only:
             entry["calibration"] = measure_calibration(z_val, val.labels, z_test, test.labels)
             print(path, "calibration", json.dumps(entry["calibration"], indent=1), flush=True)

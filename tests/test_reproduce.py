@@ -124,7 +124,7 @@ def test_report_is_one_self_contained_file_with_every_section(smoke):
     assert "<link" not in page and "<script" not in page
     images = page.count('<img src="data:image/png;base64,')
     assert images >= FIGURES_PER_TASK * len(TASKS)
-    assert "Sabba" in page
+    assert "Sabba" in page and "ECE before" in page  # the calibration section's table
     if HAS_VIRAL:
         for published in ("93.64%", "90%", "0.923", "0.879", "Tampuu"):
             assert published in page

@@ -254,3 +254,38 @@ def test_an_old_model_without_calibration_loads_with_a_one_line_warning(tmp_path
     assert len(err) == 2  # the warning and the summary line
     assert (rows[0]["call"], rows[0]["reason"], rows[0]["p_value"]) == ("no-call", "uncalibrated-model", "NA")
     assert float(rows[0]["score_max"]) == pytest.approx(1 / (1 + np.exp(-10)), abs=1e-4)  # the model's own score
+
+
+# ------------------------------------------------------------------------------------------------- calibrate
+def synthetic_prefix(root: Path) -> Path:
+    """PREFIX_{train,validation,test}.csv of 300-bp sequences; the viral third is G/C-richer."""
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 300), ("validation", 150), ("test", 150)):
+        rows = []
+        for i in range(n):
+            viral = i % 3 == 0
+            p = [0.2, 0.3, 0.3, 0.2] if viral else [0.3, 0.2, 0.2, 0.3]
+            rows.append(f"s{part}{i}_expA,{''.join(rng.choice(list('ACGT'), 300, p=p))},{int(viral)}\n")
+        (root / f"syn_{part}.csv").write_text("".join(rows))
+    return root / "syn"
+
+
+def test_calibrate_adds_a_calibration_to_an_old_model_and_never_overwrites_it(tmp_path, capsys):
+    prefix = synthetic_prefix(tmp_path)
+    assert main(["train", "viral", "--data", str(prefix), "--model", "kmer-logreg", "--kmer", "3", "--out",
+                 str(tmp_path / "run"), "--quiet"]) == 0  # fmt: skip
+    payload = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    old = tmp_path / "old.pt"
+    save_checkpoint(old, {k: v for k, v in payload.items() if k not in ("calibration", "format", "format_version")})
+    before = old.read_bytes()
+    assert main(["calibrate", "--model", str(old), "--out", str(old)]) != 0  # never in place
+    assert main(["calibrate", "--model", str(old), "--out", str(tmp_path / "x.pt"), "--split", "random"]) != 0
+    assert "not the" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()  # another split: refused
+    assert main(["calibrate", "--model", str(old), "--out", str(tmp_path / "new.pt")]) == 0
+    assert old.read_bytes() == before
+    new = torch.load(tmp_path / "new.pt", weights_only=True)
+    assert new["calibration"]["window"] == payload["calibration"]["window"]  # the same fit train makes
+    # the k-mer model is called through the same path as ResVG
+    fasta = write_fasta(tmp_path / "in.fa", {"a": blocks("v" * 4, np.random.default_rng(9))})
+    rows = predict(tmp_path / "new.pt", fasta, tmp_path / "out.tsv")
+    assert rows[0]["call"] in ("viral", "non-viral") and rows[0]["p_value"] != "NA"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.special import expit
 
 from resgenome import pipeline
@@ -190,6 +191,14 @@ def test_train_writes_the_run_directory(trained):
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["model"] == model and metrics["sizes"] == {"train": 400, "validation": 400, "test": 400}
         assert "duplicates_in_train" in metrics and metrics["test"]["auroc"] is not None
+        # calibration fitted on validation, reported on test; the model keeps it with its contig null
+        report = metrics["calibration"]
+        assert report["method"] == "platt" and set(report["test"]) == {"before", "after", "reliability"}
+        assert report["validation"]["after"]["ece"] < report["validation"]["before"]["ece"]
+        assert (out / "reliability.png").is_file()
+        calibration = torch.load(out / "model.pt", weights_only=True)["calibration"]
+        assert calibration["window"]["method"] == "platt" and calibration["contig_null"]["n_null"] > 0
+        assert calibration["both_strands"]["contig_null"]["short"]
 
 
 @needs_data

@@ -371,3 +371,9 @@ def _write_figures(out: Path, history, y, scores, name, metrics) -> None:
     fig, ax = plt.subplots(figsize=(3.6, 3.2))
     figures.plot_confusion(metrics["test"]["confusion"], ax, f"{name} test (t={metrics['threshold']:.2f})")
     figures.save(fig, out / "confusion.png")
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    calibration = metrics["calibration"]
+    figures.plot_reliability({f"{when} calibration (ECE {calibration['test'][when]['ece']:.3f})": bins
+                              for when, bins in calibration["test"]["reliability"].items()}, ax,
+                             f"{name} reliability (test)")  # fmt: skip
+    figures.save(fig, out / "reliability.png")

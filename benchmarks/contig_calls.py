@@ -1,0 +1,127 @@
+"""Do contig calls inflate with length, and do --fdr calls keep their false discovery rate? Measured on test data.
+
+    RESGENOME_DATA_DIR=../shared/data .venv/bin/python benchmarks/contig_calls.py \\
+        --models runs/resvg-devset/model.pt runs/kmer-logreg-devset/model.pt \\
+                 runs/resvg-loeo-2013_E2_SCC/model.pt runs/kmer-logreg-loeo-2013_E2_SCC/model.pt \\
+        --out benchmarks/results/calls/contig_calls.json
+
+Each model.pt must carry a calibration (``resgenome train`` writes one; ``resgenome calibrate`` adds one to an older
+model). Its test windows are those of the split it was trained on: the devset test file for ``--split fullset``
+models, the held-out experiment for ``--split experiment`` models (trained without it). From them:
+
+- contigs of 300 bp (every test window once), 3 kb, 30 kb and 300 kb (10, 100, 1000 windows drawn at random with
+  replacement and joined end to end), made of non-viral windows only or of viral windows only, are written as
+  FASTA and called by ``predict viral`` with its defaults — the command users run. Printed per length: the share of
+  non-viral contigs called viral (it must not grow with length: at most 1.5x the 300-bp share) and of viral
+  contigs called viral (it must not fall with length), beside the old rule (viral when any window passes the
+  threshold, i.e. the max of window scores);
+- the test windows as 300-bp records, called with ``--fdr 0.05`` and ``--fdr 0.10``: the realized false discovery
+  rate (non-viral among those called viral) beside the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from resgenome.data.sequences import decode
+from resgenome.predict import predict_viral
+
+sys.path.insert(0, str(Path(__file__).parent))
+from calls_defaults import model_parts  # noqa: E402  (the split a model was trained on)
+
+LENGTH_WINDOWS = (1, 10, 100, 1000)  # 300 bp, 3 kb, 30 kb, 300 kb
+CONTIGS = {10: 1000, 100: 200, 1000: 50}  # contigs per length and class (300 bp: every test window once)
+FDR_TARGETS = (0.05, 0.10)
+
+
+def write_contigs(path: Path, codes: np.ndarray, picks: list[np.ndarray]) -> None:
+    """One FASTA record per contig: the windows ``codes[p]`` joined in order."""
+    with open(path, "w") as handle:
+        for i, rows in enumerate(picks):
+            seq = decode(codes[rows].reshape(-1))
+            handle.write(f">contig{i}\n" + "".join(seq[j : j + 80] + "\n" for j in range(0, len(seq), 80)))
+
+
+def call(model: Path, fasta: Path, out: Path, **options) -> list[dict]:
+    predict_viral(model, fasta, out, progress=False, **options)
+    with open(out, newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def length_table(model: Path, codes: np.ndarray, y: np.ndarray, work: Path, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in LENGTH_WINDOWS:
+        row = {"length": 300 * m}
+        for label, name in ((0, "non_viral"), (1, "viral")):
+            pool = np.flatnonzero(y == label)
+            picks = [pool[[i]] for i in range(len(pool))] if m == 1 else list(rng.choice(pool, (CONTIGS[m], m)))
+            fasta = work / f"{name}-{m}.fa"
+            write_contigs(fasta, codes, picks)
+            calls = call(model, fasta, work / f"{name}-{m}.tsv")
+            row[f"{name}_contigs"] = len(calls)
+            row[f"{name}_called"] = float(np.mean([c["call"] == "viral" for c in calls]))
+            row[f"{name}_max_rule"] = float(np.mean([int(c["viral_windows"]) > 0 for c in calls]))
+            row[f"{name}_no_call"] = int(sum(c["call"] == "no-call" for c in calls))
+        rows.append(row)
+        print(f"  {300 * m:>7} bp: non-viral called {row['non_viral_called']:.4f} (max rule "
+              f"{row['non_viral_max_rule']:.4f}); viral called {row['viral_called']:.4f} (max rule "
+              f"{row['viral_max_rule']:.4f})", flush=True)  # fmt: skip
+    base = rows[0]["non_viral_called"]
+    for row in rows:
+        row["non_viral_within_1.5x"] = bool(row["non_viral_called"] <= 1.5 * base)
+    viral = [r["viral_called"] for r in rows]
+    rows[0]["viral_never_falls"] = bool(all(b >= a for a, b in zip(viral[:-1], viral[1:])))
+    return rows
+
+
+def fdr_table(model: Path, codes: np.ndarray, y: np.ndarray, work: Path) -> list[dict]:
+    fasta = work / "windows.fa"
+    write_contigs(fasta, codes, [np.array([i]) for i in range(len(y))])
+    out = []
+    for target in FDR_TARGETS:
+        calls = call(model, fasta, work / f"fdr-{target}.tsv", fdr=target)
+        called = np.array([c["call"] == "viral" for c in calls])
+        false = int(np.sum(called & (y == 0)))
+        out.append({"target": target, "called": int(called.sum()), "false": false,
+                    "realized_fdr": false / called.sum() if called.any() else None,
+                    "recall": float(np.sum(called & (y == 1)) / max(1, y.sum()))})  # fmt: skip
+        print(f"  --fdr {target}: {called.sum()} called, {false} non-viral: realized FDR "
+              f"{out[-1]['realized_fdr'] if out[-1]['realized_fdr'] is None else round(out[-1]['realized_fdr'], 3)}"
+              f", recall {out[-1]['recall']:.3f}", flush=True)  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    for path in args.models:
+        ckpt, _, dataset, split = model_parts(path)
+        if "calibration" not in ckpt:
+            sys.exit(f"{path}: no calibration; add one with `resgenome calibrate`")
+        test = dataset.subset(split.test)
+        source = "devset test file" if split.name == "fullset" else f"held-out experiment {split.held_out['test'][0]}"
+        print(f"{path.parent.name} on the {source} ({len(test)} windows, {int(test.labels.sum())} viral)", flush=True)
+        with tempfile.TemporaryDirectory() as work:
+            results[path.parent.name] = {
+                "source": source, "test_windows": len(test), "test_viral": int(test.labels.sum()),
+                "lengths": length_table(path, test.codes, test.labels, Path(work), args.seed),
+                "fdr": fdr_table(path, test.codes, test.labels, Path(work)),
+            }  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
