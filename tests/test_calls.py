@@ -88,8 +88,8 @@ def test_non_viral_contigs_are_not_called_more_often_when_longer():
 
 def test_heterogeneity_keeps_a_sample_with_a_higher_rate_from_becoming_viral_with_length():
     rng = np.random.default_rng(1)
-    n = np.full(5_000, 1999)
-    k = rng.binomial(n, 3 * NULL.rate)  # an unseen sample: three times the validation rate
+    n = np.full(5_000, 19_999)  # 3-Mbp contigs
+    k = rng.binomial(n, 2 * NULL.rate)  # an unseen sample: twice the validation rate
     plain = ContigNull(0.0, 999, 9, heterogeneity=0.0).p_values(k, n, 150, 300)
     robust = NULL.p_values(k, n, 150, 300)
     assert np.mean(plain <= NULL.rate) > 0.9 and np.mean(robust <= NULL.rate) < 0.01
