@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from resgenome.data.arrays import ArrayData
 from resgenome.models.ressen import ResSEN
-from resgenome.train import ArrayData, TrainConfig, fit, predict_proba
+from resgenome.predictor import predict_logits
+from resgenome.train import TrainConfig, fit
 
 SMALL = {"stem_channels": 4, "block1": (8, 8), "block2": (8, 8)}
 
@@ -28,7 +30,7 @@ def test_loss_falls_and_model_learns():
     model = ResSEN(12, **SMALL)
     result = fit(model, train, val, _cfg(epochs=8))
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
-    scores = predict_proba(model, val.X)
+    scores = torch.softmax(predict_logits(model, val.X), dim=1)[:, 1].numpy()
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(val.y.numpy(), scores) > 0.8

@@ -12,11 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resgenome import pipeline
+from numpy.lib.stride_tricks import sliding_window_view
+
 from resgenome import predict as predict_module
 from resgenome.cli import main
-from resgenome.data import sequences
-from resgenome.data.sequences import decode, encode, read_fasta, reverse_complement, window_starts, windows
+from resgenome.data import readers
+from resgenome.data.encoding import CODE_N, decode, encode, reverse_complement, window_starts
+from resgenome.data.readers import read_fasta
+from resgenome.predictor import Predictor
 from resgenome.models import classical
 from resgenome.tasks import get_task
 from resgenome.tasks.viral import duplicates_across, experiment_groups
@@ -305,16 +308,26 @@ def fake_model(monkeypatch) -> dict:
     """Makes ``predict_viral`` load a model of window FAKE_WINDOW scoring with :func:`fake_score`; counts windows."""
     scored = {"windows": 0}
 
-    def scorer(batch, **kwargs):
-        scored["windows"] += len(batch.codes)
-        return fake_score(batch.codes)
+    class FakePredictor(Predictor):
+        def proba(self, array: np.ndarray) -> np.ndarray:  # the model itself; strands and batching stay real
+            scored["windows"] += len(array)
+            return fake_score(array)
 
-    def load_model(path, task=None):
-        ckpt = {"preprocessing": {"seq_length": FAKE_WINDOW}, "threshold": 0.5, "model": {"kind": "kmer"}}
-        return ckpt, scorer
+    def load(path, *, task=None, device="auto", batch_size=256):
+        return FakePredictor("viral", "fake", {"kind": "fake"}, {"seq_length": FAKE_WINDOW}, threshold=0.5,
+                             batch_size=batch_size)  # fmt: skip
 
-    monkeypatch.setattr(pipeline, "load_model", load_model)
+    monkeypatch.setattr(predict_module.Predictor, "load", staticmethod(load))
     return scored
+
+
+def oracle_windows(codes: np.ndarray, window: int, stride: int) -> np.ndarray:
+    """A whole record's windows from :func:`window_starts` alone, independently of the streaming WindowCutter."""
+    if len(codes) < window:
+        padded = np.full((1, window), CODE_N, dtype=np.uint8)
+        padded[0, : len(codes)] = codes
+        return padded
+    return sliding_window_view(codes, window)[window_starts(len(codes), window, stride)]
 
 
 def whole_record_output(fasta: Path, *, per_window: bool = False, both_strands: bool = False,
@@ -327,7 +340,8 @@ def whole_record_output(fasta: Path, *, per_window: bool = False, both_strands: 
     for position, (seq_id, raw) in enumerate(read_fasta(fasta)):
         index = position if indices is None else indices[position]
         codes = encode(raw)
-        cut, n, padded = windows(codes, FAKE_WINDOW, FAKE_STRIDE)
+        cut = oracle_windows(codes, FAKE_WINDOW, FAKE_STRIDE)
+        n, padded = len(cut), len(codes) < FAKE_WINDOW
         p = fake_score(cut)
         if both_strands:
             p = (p + fake_score(reverse_complement(cut))) / 2
@@ -375,7 +389,7 @@ def test_skip_invalid_drops_a_record_found_bad_after_scoring_began(fake_model, t
     # a long record whose only illegal character comes after hundreds of its windows
     bad = [">late_x\n"] + ["ACGT" * 15 + "\n"] * 40 + ["ACGTX\n"] + ["GGCC" * 15 + "\n"] * 3
     (tmp_path / "in.fa").write_text("".join(lines[:2] + bad + lines[2:]))
-    monkeypatch.setattr(sequences, "_BLOCK", 256)  # the file is read in small blocks, so the X is found late
+    monkeypatch.setattr(readers, "_BLOCK", 256)  # the file is read in small blocks, so the X is found late
     monkeypatch.setattr(predict_module, "_PIECE_BASES", 100)
     monkeypatch.setattr(predict_module, "_SPOOL_BYTES", 200)  # per-window rows of the bad record spill to disk
     stats = predict_module.predict_viral("fake.pt", tmp_path / "in.fa", tmp_path / "out.tsv", stride=FAKE_STRIDE,

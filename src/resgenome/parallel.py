@@ -27,6 +27,13 @@ from torch import nn
 DUMP_RANK_STATE = "RESGENOME_TEST_DUMP_RANK_STATE"
 
 
+def distributed() -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless running under torchrun with an initialised process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def launched_by_torchrun() -> bool:
     """True when the torchrun environment asks for more than one process."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ and "MASTER_ADDR" in os.environ

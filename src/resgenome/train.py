@@ -1,8 +1,10 @@
 """ONE trainer for every neural model of both tasks: Adam, cross-entropy, early stopping, resume, DDP.
 
-Data are in-memory tensors (feature tables, or uint8 sequence codes expanded to one-hot per batch by
-``transform``), batched by a seeded permutation per epoch, so an epoch's batches depend only on (seed, epoch):
-a run resumed from its last epoch checkpoint continues exactly as if it had not stopped.
+Data are in-memory tensors (:class:`~resgenome.data.arrays.ArrayData`: feature tables, or uint8 sequence codes
+expanded to one-hot per batch by ``transform``), batched by a seeded permutation per epoch, so an epoch's batches
+depend only on (seed, epoch): a run resumed from its last epoch checkpoint continues exactly as if it had not
+stopped. Each epoch's validation scores go through the Predictor's inference loop
+(:func:`resgenome.predictor.predict_logits`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .data.arrays import ArrayData
 from .io import atomic_path
+from .machine import bf16_native
 from .metrics import classification_metrics
-from .parallel import block_of, dump_rank_state, gather_rows, shard_order, sync_buffers
+from .parallel import block_of, distributed, dump_rank_state, gather_rows, shard_order, sync_buffers
+from .predictor import autocast, pick_device, predict_logits
 from .runtime import tune_allocator
-
-Transform = Callable[[torch.Tensor], torch.Tensor] | None
 
 
 @dataclass
@@ -49,30 +52,6 @@ class TrainConfig:
 
 
 @dataclass
-class ArrayData:
-    """A labelled in-memory dataset.
-
-    X : torch.Tensor
-        ``(N, 1, F)`` float32 features, or ``(N, L)`` uint8 sequence codes expanded per batch by ``transform``.
-    y : torch.Tensor, shape (N,) int64
-    transform : callable or None
-        Applied to each batch of X on its way to the model (one-hot expansion).
-    """
-
-    X: torch.Tensor
-    y: torch.Tensor
-    transform: Transform = None
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows ``idx`` as the model sees them: (inputs after ``transform``, labels). ``resgenome bench`` times it."""
-        xb, yb = self.X[idx], self.y[idx]
-        return (xb if self.transform is None else self.transform(xb)), yb
-
-
-@dataclass
 class TrainResult:
     history: list[dict] = field(default_factory=list)
     best_state: dict | None = None
@@ -82,41 +61,9 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error from the caller's point of view."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        from .errors import ResgenomeError
-
-        raise ResgenomeError("--device cuda: no CUDA device is available here; use --device cpu or auto")
-    return torch.device(device)
-
-
-def distributed() -> tuple[int, int]:
-    """(rank, world size): (0, 1) unless running under torchrun with an initialised process group."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def bf16_native(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 in hardware (CPU: AVX512-BF16 or AMX; CUDA: compute capability >= 8).
-
-    Elsewhere PyTorch emulates bf16, which is several times slower than fp32 (see ``resgenome bench``).
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def _autocast(device: torch.device, precision: str):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor, *,
@@ -125,7 +72,7 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tenso
 
     The trainer's only step, shared with ``resgenome bench`` so that what is measured is what trains.
     """
-    with _autocast(xb.device, precision):
+    with autocast(xb.device, precision):
         logits = net(xb)
         loss = F.cross_entropy(logits.float(), yb, weight=weight)
     optimizer.zero_grad(set_to_none=True)
@@ -137,41 +84,6 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tenso
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=generator)
-
-
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module,
-    X: torch.Tensor,
-    *,
-    transform: Transform = None,
-    batch_size: int = 1024,
-    device: torch.device | str | None = None,
-    precision: str = "fp32",
-) -> torch.Tensor:
-    """Logits ``(N, 2)`` on the CPU, in eval mode; the model's previous mode is restored."""
-    device = pick_device("auto") if device is None else torch.device(device)
-    first = next(model.parameters(), None)
-    if first is not None and first.device != device:  # score where the batches go (CUDA when present)
-        model.to(device)
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        for i in range(0, len(X), batch_size):
-            xb = X[i : i + batch_size]
-            if transform is not None:
-                xb = transform(xb)
-            with _autocast(device, precision):
-                out.append(model(xb.to(device, non_blocking=True)).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, 2)
-
-
-def predict_proba(model: nn.Module, X: torch.Tensor, **kwargs) -> np.ndarray:
-    """Probability of the positive class, shape (N,)."""
-    return torch.softmax(predict_logits(model, X, **kwargs), dim=1)[:, 1].numpy()
 
 
 def _validate(model, data: ArrayData, cfg: TrainConfig, device, weight) -> tuple[float, float, dict]:
