@@ -85,6 +85,8 @@ def test_refusals_name_the_file(toy_resvg, tmp_path):
     payload["model"]["config"] = {**payload["model"]["config"], "width": 3}
     with pytest.raises(ResgenomeError, match="x.pt: checkpoint does not match its model"):
         Predictor.from_payload(payload, source="x.pt")
+    with pytest.raises(CheckpointError, match="z.pt: a model of the task 'plants', which this resgenome does not know"):
+        Predictor.from_payload({**toy_resvg.payload(), "task": "plants"}, source="z.pt")
     calibrated = {**toy_resvg.payload(), "calibration": {"kind": "platt", "a": 1.0, "b": 0.0}}
     with pytest.raises(CheckpointError, match="y.pt: carries a score calibration"):  # never silently ignored
         Predictor.from_payload(calibrated, source="y.pt")

@@ -32,7 +32,7 @@ from .data.arrays import Transform
 from .data.encoding import encode, reverse_complement
 from .errors import CheckpointError, ResgenomeError
 from .models import build_model, classical
-from .tasks import Task, get_task
+from .tasks import TASKS, Task, get_task
 
 
 #: Rows per forward pass when the caller names none. Scores depend (in the last bits) on how rows are batched, so
@@ -170,6 +170,9 @@ class Predictor:
     def from_payload(cls, payload: dict, *, device: str | torch.device | None = "auto",
                      batch_size: int = DEFAULT_BATCH_SIZE, source: str = "<checkpoint>") -> "Predictor":  # fmt: skip
         """From a checkpoint dictionary (as :func:`~resgenome.checkpoint.load_checkpoint` returns it)."""
+        if payload.get("task") not in TASKS:
+            raise CheckpointError(f"{source}: a model of the task {payload.get('task')!r}, which this resgenome does "
+                                  f"not know ({', '.join(TASKS)})")  # fmt: skip
         spec = payload["model"]
         model: nn.Module | dict = payload["state"]
         if spec["kind"] == "neural":
