@@ -192,7 +192,8 @@ def make_runs(tmp: Path, *, seeds: int = 2, n: int = 300) -> list[Run]:
         for protocol in ("grouped", "paper"):
             for model, q in quality.items():
                 scores = 1 / (1 + np.exp(-(q * (y - 0.5) + noise + rng.normal(size=n))))
-                metrics = {"task": "viral", "model": model, "split": "experiment" if protocol == "grouped" else "fullset",
+                split = "experiment" if protocol == "grouped" else "fullset"
+                metrics = {"task": "viral", "model": model, "split": split,
                            "optimistic": False, "seed": seed, "sizes": {"train": 1000, "validation": n, "test": n},
                            "threshold": 0.5, "validation": evaluate_scores(y, scores, 0.5),
                            "test": evaluate_scores(y, scores, 0.5)}  # fmt: skip

@@ -141,14 +141,18 @@ class _Training:
         self.model, self.train, self.validation, self.cfg, self.log = model, train, validation, cfg, log
         self.rank, self.world = distributed()
         self.device = device = pick_device(cfg.device)
-        seed_everything(cfg.seed + self.rank)  # ranks draw different dropout masks; rank 0 (and a single process) as before
+        # ranks draw different dropout masks; rank 0 (and a single process) as before
+        seed_everything(cfg.seed + self.rank)
         model.to(device)
         self.net: nn.Module = model
         if self.world > 1:
-            ids = None if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
+            ids = None  # DistributedDataParallel places CPU modules itself
+            if device.type == "cuda":
+                ids = [torch.cuda.current_device() if device.index is None else device.index]
             self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
         if cfg.precision == "bf16" and device.type == "cpu" and not bf16_native(device) and log and self.rank == 0:
-            log("warning: this CPU has no bf16 instructions (AVX512-BF16 / AMX); --precision bf16 will be slower than fp32")
+            log("warning: this CPU has no bf16 instructions (AVX512-BF16 / AMX); --precision bf16 will be slower than "
+                "fp32")
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.weight = None
         if cfg.class_weight:
