@@ -84,6 +84,7 @@ def test_a_sample_sheet_names_the_samples(tmp_path):
     ({"threads": "2"}, "config: threads: '2'"),
     ({"skip_invalid": "False"}, "config: skip_invalid: 'False': expected true or false"),
     ({"outdir": ""}, "config: outdir"),
+    ({"outdir": "out/{sample}"}, "config: outdir: out/{sample}: braces are not allowed"),
 ])  # fmt: skip
 def test_config_mistakes_are_one_line(tmp_path, change, message):
     config = base_config(tmp_path, **change)
@@ -119,15 +120,6 @@ def test_sample_sheet_mistakes_name_the_line(tmp_path, sheet, message):
         workflow.plan(config)
 
 
-def test_the_slurm_profile_sizes_rules_that_exist():
-    profile = yaml.safe_load((workflow.PROFILES / "slurm" / "config.yaml").read_text())
-    assert profile["executor"] == "slurm"
-    rules = set(profile["set-resources"])
-    assert rules == {"predict_shard", "merge"}
-    snakefile = workflow.SNAKEFILE.read_text()
-    assert all(f"\nrule {rule}:\n" in snakefile for rule in rules)  # a renamed rule would lose its resources
-
-
 # ------------------------------------------------------------------------------------------------- command
 def test_print_path_and_print_config(capsys):
     assert main(["workflow", "--print-path"]) == 0
@@ -155,8 +147,30 @@ def test_a_config_mistake_stops_snakemake_with_one_line(tmp_path, monkeypatch):
     done = subprocess.run([sys.executable, "-m", "resgenome", "workflow", "run", "--cores", "1", "--config",
                            "model=missing.pt", "inputs=run1.fa"], capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == "error: config: model: missing.pt: file not found (pass DIR/model.pt)"
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == "error: config: model: missing.pt: file not found (pass DIR/model.pt)"
     assert "Traceback" not in done.stderr and not (tmp_path / "resgenome-workflow").exists()
+
+
+@pytest.mark.slow
+def test_the_slurm_profile_is_found_by_name_and_sizes_the_jobs(tmp_path, monkeypatch):
+    """`--workflow-profile slurm` from any folder finds the packaged profile; its keys are valid Snakemake options.
+
+    The SLURM plugin is not installed here, so the profile's executor is replaced by the dry-run one.
+    """
+    config = base_config(tmp_path, shards=2, threads=3)
+    monkeypatch.chdir(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "resgenome", "workflow", "run", "--workflow-profile", "slurm",
+                           "--executor", "dryrun", "--set-resources", "predict_shard:runtime=600", "--config",
+                           f"model={config['model']}", f"inputs={config['inputs'][0]}", "shards=2", "threads=3"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    log = done.stdout + done.stderr
+    assert f"profile {workflow.PROFILES / 'slurm'}" in log
+    jobs = log.split("rule predict_shard:")[1:]
+    assert len(jobs) == 2
+    for job in jobs:  # the one overridden resource changes, the others stay
+        assert "threads: 3" in job and "mem_mb=2000" in job and "runtime=600" in job
 
 
 @pytest.mark.slow

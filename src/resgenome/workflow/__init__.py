@@ -176,7 +176,8 @@ def plan(config: dict[str, Any]) -> Plan:
     """
     model = str(config.get("model") or "")
     if not model:
-        raise ResgenomeError("config: model: give the model file to score with, e.g. --config model=runs/resvg/model.pt")
+        raise ResgenomeError("config: model: give the model file to score with, e.g. --config"
+                             " model=runs/resvg/model.pt")  # fmt: skip
     if os.path.isdir(model) and os.path.isfile(os.path.join(model, "model.pt")):
         model = os.path.join(model, "model.pt")  # a file, so that Snakemake sees when the model changes
     if not os.path.isfile(model):
@@ -184,6 +185,8 @@ def plan(config: dict[str, Any]) -> Plan:
     outdir = str(config.get("outdir") or "").rstrip("/")
     if not outdir:
         raise ResgenomeError("config: outdir: give the folder to write the tables to")
+    if "{" in outdir or "}" in outdir:  # Snakemake would read them as wildcards in every output path
+        raise ResgenomeError(f"config: outdir: {outdir}: braces are not allowed in the output folder's name")
     return Plan(
         model=model, samples=_samples(config), shards=_positive_int(config, "shards"),
         stride=_positive_int(config, "stride"), threads=_positive_int(config, "threads"), outdir=outdir,
