@@ -55,6 +55,10 @@ def test_sample_names_come_from_file_names():
     assert workflow.sample_name("contigs") == "contigs"
 
 
+def test_the_default_config_has_exactly_the_known_keys():
+    assert set(yaml.safe_load(workflow.DEFAULT_CONFIG.read_text())) == set(workflow.KEYS)
+
+
 def test_plan_of_a_valid_config(tmp_path):
     config = base_config(tmp_path, shards=3, stride=100, both_strands=True, skip_invalid=True)
     config["model"] = str(tmp_path)  # a run folder stands for its model.pt, as for `predict viral`
@@ -84,6 +88,7 @@ def test_a_sample_sheet_names_the_samples(tmp_path):
     ({"threads": "2"}, "config: threads: '2'"),
     ({"skip_invalid": "False"}, "config: skip_invalid: 'False': expected true or false"),
     ({"outdir": ""}, "config: outdir"),
+    ({"shard": 8}, "config: unknown key 'shard'; the keys are model, inputs"),
     ({"outdir": "out/{sample}"}, "config: outdir: out/{sample}: braces are not allowed"),
 ])  # fmt: skip
 def test_config_mistakes_are_one_line(tmp_path, change, message):

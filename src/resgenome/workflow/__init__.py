@@ -33,6 +33,9 @@ INSTALL_HINT = "pip install 'resgenome[workflow]'"
 _SAMPLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SEQUENCE_SUFFIXES = (".fasta", ".fa", ".fna", ".fas", ".csv")
 _SHEET_COLUMNS = ("sample", "path")
+# the keys of config.yaml; any other key is a typo that would otherwise leave a default silently in force
+KEYS = ("model", "inputs", "samples", "shards", "threads", "stride", "batch_size", "both_strands", "skip_invalid",
+        "outdir")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,9 @@ def plan(config: dict[str, Any]) -> Plan:
     ResgenomeError
         One line naming the config key (and file, line or sample) that is wrong.
     """
+    unknown = sorted(set(config) - set(KEYS))
+    if unknown:
+        raise ResgenomeError(f"config: unknown key {unknown[0]!r}; the keys are {', '.join(KEYS)}")
     model = str(config.get("model") or "")
     if not model:
         raise ResgenomeError("config: model: give the model file to score with, e.g. --config"
