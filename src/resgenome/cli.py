@@ -222,6 +222,35 @@ def merge_predictions(output: Path, parts: tuple[Path, ...]) -> None:
     _echo(f"wrote {n} rows to {output}")
 
 
+# ---------------------------------------------------------------------------------------------- workflow
+@cli.group(invoke_without_command=True)
+@click.option("--print-path", is_flag=True, help="Print the packaged Snakefile's path (for snakemake --snakefile).")
+@click.option("--print-config", is_flag=True, help="Print the default config, to copy and edit.")
+@click.pass_context
+def workflow(ctx: click.Context, print_path: bool, print_config: bool) -> None:
+    """Score many FASTA files, or one large one, in shards on this machine or a cluster (Snakemake)."""
+    from .workflow import DEFAULT_CONFIG, SNAKEFILE
+
+    if print_path:
+        click.echo(str(SNAKEFILE))
+    if print_config:
+        click.echo(DEFAULT_CONFIG.read_text(encoding="utf-8"), nl=False)
+    if ctx.invoked_subcommand is None and not (print_path or print_config):
+        click.echo(ctx.get_help())
+
+
+@workflow.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("snakemake_args", nargs=-1, type=click.UNPROCESSED)
+def workflow_run(snakemake_args: tuple[str, ...]) -> None:
+    """Run Snakemake on the packaged workflow with SNAKEMAKE_ARGS, e.g. `--configfile run.yaml --cores 8`, or
+    `--workflow-profile slurm` on a SLURM cluster (needs snakemake-executor-plugin-slurm)."""
+    from .workflow import run as run_snakemake
+
+    code = run_snakemake(snakemake_args)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
 # ---------------------------------------------------------------------------------------------- bench
 @cli.command()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="JSON file to write.")
@@ -278,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     tune_allocator()
     try:
-        cli.main(args=argv, prog_name="resgenome", standalone_mode=False)
+        # an explicit Exit (e.g. Snakemake's exit code from `workflow run`) comes back as the return value
+        code = cli.main(args=argv, prog_name="resgenome", standalone_mode=False)
     except click.exceptions.Abort:
         _echo("aborted")
         return 130
@@ -304,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         _echo(f"error: {where}{exc.strerror or exc}")
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:
