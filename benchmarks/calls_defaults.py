@@ -35,9 +35,9 @@ from sklearn.metrics import roc_auc_score
 
 from resgenome import calibration as cal
 from resgenome.calls import ContigNull, fit_null
-from resgenome.data.sequences import CODE_N, SequenceSet
+from resgenome.data.encoding import CODE_N
 from resgenome.metrics import calibration_metrics
-from resgenome.pipeline import load_model
+from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
 
 TRUNCATIONS = (50, 100, 150, 200, 250, 270, 285, 295, 300)
@@ -48,10 +48,10 @@ STRIDE = 150
 
 
 def model_parts(model_path: Path):
-    """(checkpoint, scorer, dataset, split) with the split the model was trained on."""
+    """(predictor, dataset, split) with the split the model was trained on."""
     task = get_task("viral")
-    ckpt, scorer = load_model(model_path, task="viral")
-    training = ckpt["training"]
+    predictor = Predictor.load(model_path, task="viral", device="cpu", batch_size=512)
+    training = predictor.metadata
     if training["split"] == "fullset":
         dataset = task.load(training["data"])
         split = task.make_split(dataset, "fullset", training["seed"])
@@ -62,11 +62,12 @@ def model_parts(model_path: Path):
         split = task.make_split(dataset, training["split"], training["seed"], holdout=held)
     if split.sizes() != training["sizes"]:
         sys.exit(f"{model_path}: the rebuilt split {split.sizes()} is not the model's {training['sizes']}")
-    return ckpt, scorer, dataset, split
+    return predictor, dataset, split
 
 
-def log_odds(scorer, codes: np.ndarray) -> np.ndarray:
-    return scorer.log_odds(SequenceSet([""] * len(codes), codes, None, "<windows>"), batch_size=512)
+def log_odds(predictor: Predictor, codes: np.ndarray) -> np.ndarray:
+    """Raw log-odds of windows (N, L), clipped as everywhere (a forest's unanimous vote is infinite)."""
+    return np.clip(predictor.log_odds(codes), -cal.MAX_LOG_ODDS, cal.MAX_LOG_ODDS)
 
 
 def measure_calibration(z_val, y_val, z_test, y_test) -> dict:
@@ -83,12 +84,12 @@ def truncate(codes: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def measure_min_length(scorer, parts: dict, threshold: float) -> dict:
+def measure_min_length(predictor, parts: dict, threshold: float) -> dict:
     rows = {}
     for length in TRUNCATIONS:
         row = {}
         for name, (codes, y) in parts.items():
-            z = log_odds(scorer, truncate(codes, length))
+            z = log_odds(predictor, truncate(codes, length))
             row[f"{name}_auroc"] = float(roc_auc_score(y, z))
             row[f"{name}_null_rate"] = float(np.mean(z[y == 0] >= threshold))
             row[f"{name}_viral_rate"] = float(np.mean(z[y == 1] >= threshold))
@@ -97,7 +98,7 @@ def measure_min_length(scorer, parts: dict, threshold: float) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- contig statistic
-def contig_log_odds(scorer, codes: np.ndarray, z: np.ndarray, picks: np.ndarray) -> np.ndarray:
+def contig_log_odds(predictor, codes: np.ndarray, z: np.ndarray, picks: np.ndarray) -> np.ndarray:
     """Raw log-odds of every window of contigs made by joining ``codes[picks[c]]``: shape (C, 2m - 1).
 
     Windows at stride 150 over joined 300-bp pieces are the pieces themselves (scores ``z``) and, between two
@@ -110,7 +111,7 @@ def contig_log_odds(scorer, codes: np.ndarray, z: np.ndarray, picks: np.ndarray)
         left, right = picks[:, :-1].ravel(), picks[:, 1:].ravel()
         half = codes.shape[1] - STRIDE
         junction = np.concatenate([codes[left, STRIDE:], codes[right, :half]], axis=1)
-        out[:, 1::2] = log_odds(scorer, junction).reshape(n_contigs, m - 1)
+        out[:, 1::2] = log_odds(predictor, junction).reshape(n_contigs, m - 1)
     return out
 
 
@@ -131,7 +132,7 @@ def rule_calls(zc_windows: list[np.ndarray], raw_windows: list[np.ndarray], fitt
     return out
 
 
-def measure_statistic(scorer, codes, y, z, fit_rows, eval_rows, threshold, seed) -> dict:
+def measure_statistic(predictor, codes, y, z, fit_rows, eval_rows, threshold, seed) -> dict:
     """Calibration and null fitted on ``fit_rows``; contigs built from ``eval_rows``; rates per length and class."""
     fitted = cal.fit_calibration(z[fit_rows], y[fit_rows], "platt")
     null_rows = fit_rows[y[fit_rows] == 0]
@@ -146,7 +147,7 @@ def measure_statistic(scorer, codes, y, z, fit_rows, eval_rows, threshold, seed)
         for m in CONTIG_WINDOWS:
             count = CONTIGS_PER_LENGTH[m]
             picks = pool[:, None] if count == 0 else rng.choice(pool, size=(count, m), replace=True)
-            raw = contig_log_odds(scorer, codes, z, picks)
+            raw = contig_log_odds(predictor, codes, z, picks)
             rates = rule_calls([fitted.log_odds(r) for r in raw], list(raw), fitted, null, null_zc)
             result[f"{name}/{300 * m}"] = {"contigs": len(picks), **rates}
     return result
@@ -175,21 +176,21 @@ def main(argv: list[str] | None = None) -> None:
     task = get_task("viral")
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for path in args.models:
-        ckpt, scorer, dataset, split = model_parts(path)
+        predictor, dataset, split = model_parts(path)
         val, test = dataset.subset(split.validation), dataset.subset(split.test)
-        z_val, z_test = log_odds(scorer, val.codes), log_odds(scorer, test.codes)
-        threshold = float(cal.log_odds_from_proba(np.array([ckpt["threshold"]]))[0])
+        z_val, z_test = log_odds(predictor, val.codes), log_odds(predictor, test.codes)
+        threshold = float(cal.log_odds_from_proba(np.array([predictor.threshold]))[0])
         entry = results.setdefault(path.parent.name, {"split": split.name, "held_out": split.held_out})
         if "calibration" in args.only:
             entry["calibration"] = measure_calibration(z_val, val.labels, z_test, test.labels)
             print(path, "calibration", json.dumps(entry["calibration"], indent=1), flush=True)
         if "min-length" in args.only:
             entry["min_length"] = measure_min_length(
-                scorer, {"validation": (val.codes, val.labels), "test": (test.codes, test.labels)}, threshold)
+                predictor, {"validation": (val.codes, val.labels), "test": (test.codes, test.labels)}, threshold)
             print(path, "min-length", json.dumps(entry["min_length"], indent=1), flush=True)
         if "statistic" in args.only:
             folds = statistic_folds(val.labels, task.groups(val), split.name == "fullset", args.seed)
-            entry["statistic"] = {name: measure_statistic(scorer, val.codes, val.labels, z_val, fit, held, threshold,
+            entry["statistic"] = {name: measure_statistic(predictor, val.codes, val.labels, z_val, fit, held, threshold,
                                                           args.seed) for name, fit, held in folds}  # fmt: skip
             print(path, "statistic", json.dumps(entry["statistic"], indent=1), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from resgenome.data.sequences import decode
+from resgenome.data.encoding import decode
 from resgenome.predict import predict_viral
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for path in args.models:
-        ckpt, _, dataset, split = model_parts(path)
-        if "calibration" not in ckpt:
+        predictor, dataset, split = model_parts(path)
+        if predictor.calibration is None:
             sys.exit(f"{path}: no calibration; add one with `resgenome calibrate`")
         test = dataset.subset(split.test)
         source = "devset test file" if split.name == "fullset" else f"held-out experiment {split.held_out['test'][0]}"

@@ -16,7 +16,7 @@ from resgenome.calls import (
     q_values,
     scorable,
 )
-from resgenome.data.sequences import CODE_N
+from resgenome.data.encoding import CODE_N
 
 NULL = ContigNull(threshold=0.0, n_null=999, n_above=9)  # r0 = 10 / 1000
 

@@ -20,7 +20,7 @@ from resgenome.calibration import Calibration
 from resgenome.calls import ContigNull
 from resgenome.checkpoint import save_checkpoint
 from resgenome.cli import main
-from resgenome.data.sequences import window_starts
+from resgenome.data.encoding import window_starts
 from resgenome.models import build_model
 
 NULL = ContigNull(threshold=0.0, n_null=999, n_above=9, heterogeneity=0.5)  # r0 = 0.01
@@ -89,7 +89,7 @@ def predict(model: Path, fasta: Path, out: Path, *extra: str) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------------- the toy itself
 def test_the_toy_scores_what_its_weights_say():
-    from resgenome.data.sequences import encode, one_hot
+    from resgenome.data.encoding import encode, one_hot
 
     model = toy_resvg()
     x = one_hot(np.stack([encode("AT" * 150), encode("GC" * 150), encode("N" * 300)]))

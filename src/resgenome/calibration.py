@@ -30,6 +30,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
+from .calls import DEFAULT_HETEROGENEITY, fit_null
+from .data.encoding import CODE_N
+from .metrics import brier_score, calibration_metrics, expected_calibration_error, reliability_bins
+
 METHODS = ("temperature", "platt", "isotonic")
 #: Chosen by cross-validated log-loss on the validation windows of four viral models (README, "Reading the calls").
 DEFAULT_METHOD = "platt"
@@ -159,8 +163,6 @@ def cross_validate(z: np.ndarray, y: np.ndarray, methods=METHODS, *, folds: int 
     dict: method -> {"log_loss", "brier", "ece"} (means over repeats of the pooled out-of-fold values), plus
     ``"uncalibrated"`` (the raw probabilities ``sigmoid(z)``).
     """
-    from .metrics import brier_score, expected_calibration_error
-
     z = np.asarray(z, dtype=np.float64)
     y = np.asarray(y).astype(int)
     folds = max(2, min(folds, int(y.sum()), int(len(y) - y.sum())))
@@ -240,8 +242,6 @@ def fit_viral_calibration(score: Callable[[np.ndarray, bool], np.ndarray], codes
     how many pass the threshold]) and ``both_strands`` ({``window``, ``contig_null``} for windows scored on both
     strands, fitted on windows scored that way).
     """
-    from .calls import DEFAULT_HETEROGENEITY, fit_null
-    from .data.sequences import CODE_N
 
     y_val = np.asarray(y_val).astype(int)
     cv = DEFAULT_HETEROGENEITY if heterogeneity is None else heterogeneity
@@ -286,8 +286,6 @@ def calibrate_run(val_log_odds: np.ndarray, y_val: np.ndarray, test_log_odds: np
         (where it was fitted) and on test, and the test reliability bins before and after.
     test_proba : np.ndarray, shape (N_test,): calibrated test probabilities.
     """
-    from .metrics import calibration_metrics, reliability_bins
-
     if windows is not None:
         state = fit_viral_calibration(windows, val_codes, y_val, threshold, method=method, heterogeneity=heterogeneity)
     else:

@@ -1,6 +1,6 @@
 """Contig calls of the viral task: which windows count, how a contig's windows combine, p-values, q-values, calls.
 
-A contig is cut into windows (:func:`resgenome.data.sequences.windows`). Each window with enough real bases
+A contig is cut into windows (:func:`resgenome.data.encoding.windows`). Each window with enough real bases
 (:func:`scorable`) gets a calibrated probability (:mod:`resgenome.calibration`), and it *looks viral* when that
 probability reaches the window threshold — the model's operating point chosen on validation. The contig's evidence
 is how many of its windows look viral, ``k`` of ``n``: one bounded vote per window, so a contig's evidence cannot be
@@ -37,20 +37,12 @@ import numpy as np
 from scipy.special import logsumexp
 from scipy.stats import betabinom, binom, false_discovery_control
 
-from .data.sequences import CODE_N
+from .call_options import DEFAULT_HETEROGENEITY, DEFAULT_MAX_N_FRACTION, DEFAULT_MIN_LENGTH
+from .data.encoding import CODE_N
 
 CALLS = ("viral", "non-viral", "no-call")
-#: A window with more than this fraction of N (or other ambiguity codes) among its own bases is not scored. N makes
-#: non-viral windows look viral: with 5% N (15 of 300 bases) the validation null rate of ResVG doubles, with 1.7%
-#: it rises by 1.1x (README, ``benchmarks/calls_defaults.py``), so the default keeps windows with up to 6 N.
-DEFAULT_MAX_N_FRACTION = 0.02
-#: Records shorter than this are ``no-call``: below 250 bp window AUROC falls by more than 0.025 on validation
-#: (ResVG 0.896 at 300 bp, 0.878 at 250, 0.839 at 200; README), the gap that separates ResVG from its baselines.
-DEFAULT_MIN_LENGTH = 250
-#: Coefficient of variation of the non-viral rate from contig to contig, in the null: the smallest value (of 0, 0.5,
-#: 1, 2) that kept the share of non-viral contigs called viral within 1.5x of the 300-bp share at every length, on
-#: validation experiments the null was not fitted on (README, "Reading the calls").
-DEFAULT_HETEROGENEITY = 0.5
+__all__ = ["CALLS", "DEFAULT_HETEROGENEITY", "DEFAULT_MAX_N_FRACTION", "DEFAULT_MIN_LENGTH", "CallRule", "ContigNull",
+           "as_written", "call_contigs", "contig_calls", "effective_counts", "fit_null", "q_values", "scorable"]
 _EXACT_TAIL = 1e-6  # below this, beta-binomial tails are summed term by term: 1 - cdf loses the digits
 _SCIPY_MAX_TRIALS = 50_000  # above this (contigs over ~15 Mbp at stride 150), our bounded summation instead
 
@@ -61,7 +53,7 @@ def scorable(window_codes: np.ndarray, max_n_fraction: float = DEFAULT_MAX_N_FRA
     Parameters
     ----------
     window_codes : np.ndarray, shape (W, L) uint8
-        Codes (0-3 bases, :data:`~resgenome.data.sequences.CODE_N` for N); a short record's window is N-padded.
+        Codes (0-3 bases, :data:`~resgenome.data.encoding.CODE_N` for N); a short record's window is N-padded.
     max_n_fraction : float in [0, 1)
 
     Returns

@@ -1,7 +1,8 @@
 """Train, evaluate and score with any model of either task: the API behind the CLI and ``reproduce``.
 
 The steps are the same for both tasks and every model — split, fit preprocessing on the training rows only, fit,
-pick the threshold on validation, score the test rows once — and the task object supplies what differs.
+pick the threshold on validation, score the test rows once — and the task object supplies what differs. Every
+score comes from a :class:`~resgenome.predictor.Predictor`.
 """
 
 from __future__ import annotations
@@ -10,24 +11,28 @@ import csv
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import __version__
-from .calibration import calibrate_run, log_odds_from_logits, log_odds_from_proba
-from .checkpoint import load_checkpoint, save_checkpoint
-from .data.sequences import SequenceSet, reverse_complement
+from .calibration import DEFAULT_METHOD, MAX_LOG_ODDS, calibrate_run
+from .data.encoding import reverse_complement
 from .data.splits import Split
 from .errors import ResgenomeError
 from .io import atomic_open, check_writable_dir
 from .metrics import best_f1_threshold, evaluate_scores
-from .models import build_model, classical
-from .tasks import get_task
-from .train import TrainConfig, distributed, fit, predict_logits, predict_proba
+from .models import build_model, classical, model_spec
+from .parallel import distributed
+from .predictor import Predictor
+from .report import figures as plots
+from .tasks import Task, get_task
+from .train import TrainConfig, fit
+
+PARTS = ("train", "validation", "test")
 
 
 @dataclass
@@ -61,174 +66,137 @@ def train_model(
     """Train one model and evaluate it on the held-out test rows; write DIR/model.pt, metrics.json, history.csv,
     test_scores.csv and figures when ``out`` is given. Returns the metrics dictionary (as in metrics.json), with
     the test labels and scores under ``_test_scores`` (not written to metrics.json).
+
+    The trainer runs with ``opts.train`` and the task's selection metric; ``opts`` itself is left as given.
     """
     task = get_task(task_name)
     rank, _ = distributed()
     dataset = task.load(data) if isinstance(data, (str, os.PathLike)) else data
-    split_name = opts.split or task.default_split
     if split is None:
-        split = task.make_split(dataset, split_name, opts.seed, holdout=opts.holdout)
-    y = task.labels(dataset)
+        split = task.make_split(dataset, opts.split or task.default_split, opts.seed, holdout=opts.holdout)
     if out is not None and rank == 0:
         out = check_writable_dir(out)
-    if log:
-        log(split.describe(y))
-    split_checks = task.check_split(dataset, split) if hasattr(task, "check_split") else {}
-    if log and split_checks.get("message"):
-        log(split_checks["message"])
-    is_neural = opts.model in task.neural_models
-    if not is_neural and opts.model not in task.classical_models:
-        known = ", ".join(task.neural_models + task.classical_models)
-        raise ResgenomeError(f"--model {opts.model}: not a model of the {task.name} task (choose {known})")
-
-    train_set, val_set, test_set = (dataset.subset(split.train), dataset.subset(split.validation),
-                                    dataset.subset(split.test))  # fmt: skip
+    split_checks = _describe_split(task, dataset, split, log)
+    _check_model(task, opts.model)
+    parts = {part: dataset.subset(getattr(split, part)) for part in PARTS}
     prep = task.fit_preprocessing(dataset, split.train,
                                   {"normalize": opts.normalize, "model": opts.model, "kmer": opts.kmer})  # fmt: skip
+    cfg = replace(opts.train, selection_metric=task.selection_metric)
     started = time.perf_counter()
-    history: list[dict] = []
-    extra: dict[str, Any] = {}
-    if is_neural:
-        cfg = opts.train
-        cfg.selection_metric = task.selection_metric
-        config = task.model_config(opts.model, prep, opts.preset, opts.width)
-        torch.manual_seed(opts.train.seed)
-        model = build_model(opts.model, config)
+    if opts.model in task.neural_models:
         state_path = Path(out) / "train_state.pt" if out is not None else None
-        fitter = task.fitter(opts.model, config) if hasattr(task, "fitter") else fit  # e.g. staged training
-        result = fitter(
-            model, task.neural_inputs(train_set, prep), task.neural_inputs(val_set, prep), cfg,
-            state_path=state_path, resume=resume, log=log,
-        )  # fmt: skip
-        history = result.history
-        extra = {"best_epoch": result.best_epoch, "epochs_run": len(history), "stopped_early": result.stopped_early}
-
-        def score(part):
-            data = task.neural_inputs(part, prep)
-            return predict_proba(model, data.X, transform=data.transform, device=cfg.device if cfg.device != "auto"
-                                 else None)  # fmt: skip
-
-        def log_odds(part):
-            data = task.neural_inputs(part, prep)
-            return log_odds_from_logits(predict_logits(model, data.X, transform=data.transform,
-                                                       device=cfg.device if cfg.device != "auto" else None))
-
-        state = model.state_dict()
-        kind = "neural"
+        predictor, history, extra = _fit_neural(task, opts.model, parts, prep, cfg, opts, state_path, resume, log)
     else:
-        estimator = classical.make_estimator(opts.model, seed=opts.seed, class_weight=opts.train.class_weight,
-                                             **opts.classical_params)  # fmt: skip
-        estimator.fit(task.classical_inputs(train_set, prep), task.labels(train_set))
-        exported = classical.export(estimator)
-        config = {}
-
-        def score(part):
-            return classical.predict_exported(exported, task.classical_inputs(part, prep))
-
-        def log_odds(part):
-            return log_odds_from_proba(score(part))
-
-        state = exported
-        kind = "classical"
-    val_scores, test_scores = score(val_set), score(test_set)
+        predictor, history, extra = _fit_classical(task, opts, parts, prep), [], {}
+    val_scores, test_scores = predictor.score_dataset(parts["validation"]), predictor.score_dataset(parts["test"])
     seconds = time.perf_counter() - started
-    threshold = best_f1_threshold(task.labels(val_set), val_scores)
-    calibration, calibration_report, test_calibrated = _calibrate(task, log_odds, val_set, test_set, threshold)
+    y_test = task.labels(parts["test"])
+    threshold = best_f1_threshold(task.labels(parts["validation"]), val_scores)
+    calibration, calibration_report, test_calibrated = _calibrate(task, predictor, parts, threshold)
     metrics = {
-        "task": task.name,
-        "model": opts.model,
-        "split": split.name,
-        "optimistic": split.optimistic,
-        "seed": opts.seed,
-        "sizes": split.sizes(),
-        "held_out": split.held_out,
+        "task": task.name, "model": opts.model, "split": split.name, "optimistic": split.optimistic,
+        "seed": opts.seed, "sizes": split.sizes(), "held_out": split.held_out,
         **{k: v for k, v in split_checks.items() if k != "message"},
         "threshold": threshold,
-        "validation": evaluate_scores(task.labels(val_set), val_scores, threshold),
-        "test": evaluate_scores(task.labels(test_set), test_scores, threshold),
+        "validation": evaluate_scores(task.labels(parts["validation"]), val_scores, threshold),
+        "test": evaluate_scores(y_test, test_scores, threshold),
         "calibration": calibration_report,
         **extra,
-    }
+    }  # fmt: skip
     if split.optimistic:
         metrics["warning"] = "test set was also used for validation (the paper's protocol): optimistic"
     if out is not None and rank == 0:
-        training = {"split": split.name, "seed": opts.seed, "preset": opts.preset, "normalize": opts.normalize,
-                    "train_config": opts.train.to_dict(), "sizes": split.sizes(), "data": str(getattr(dataset, "source", data)),
-                    "holdout": list(opts.holdout)}  # fmt: skip
-        save_checkpoint(out / "model.pt", {
-            "task": task.name, "model": {"name": opts.model, "kind": kind, "config": config}, "state": state,
-            "preprocessing": prep, "threshold": threshold, "training": training, "calibration": calibration,
-        })  # fmt: skip
-        write_json(out / "metrics.json", metrics)
-        write_history(out / "history.csv", history)
-        write_scores(out / "test_scores.csv", task.labels(test_set), test_scores, test_calibrated)
-        if figures:
-            _write_figures(out, history, task.labels(test_set), test_scores, opts.model, metrics)
-        stale = out / "train_state.pt"
-        if stale.exists():
-            stale.unlink()  # the run is complete; its resumable state is no longer needed
+        predictor.threshold, predictor.calibration = threshold, calibration
+        predictor.metadata = {"split": split.name, "seed": opts.seed, "preset": opts.preset,
+                              "normalize": opts.normalize, "train_config": cfg.to_dict(), "sizes": split.sizes(),
+                              "data": str(getattr(dataset, "source", data)), "holdout": list(opts.holdout)}  # fmt: skip
+        _write_run(Path(out), predictor, metrics, history, y_test, (test_scores, test_calibrated), figures)
     if log:
         t = metrics["test"]
         log(f"{opts.model} test: AUROC {_f(t['auroc'])} AUPRC {_f(t['auprc'])} F1 {t['f1']:.4f} "
             f"(threshold {threshold:.3f}); {seconds:.1f} s")  # fmt: skip
-    metrics["_test_scores"] = (task.labels(test_set), test_scores)
-    metrics["_history"] = history
-    metrics["_seconds"] = seconds
-    return metrics
+    return {**metrics, "_test_scores": (y_test, test_scores), "_history": history, "_seconds": seconds}
 
 
-def _calibrate(task, log_odds, val_set, test_set, threshold, method=None):
-    """(model.pt ``calibration`` entry, metrics.json ``calibration`` report, calibrated test probabilities)."""
-    windows = None
-    if task.name == "viral":
-        def windows(codes, both_strands):
-            z = log_odds(SequenceSet([""] * len(codes), codes, None, "<validation>"))
-            if both_strands:
-                z = (z + log_odds(SequenceSet([""] * len(codes), reverse_complement(codes), None, "<validation>"))) / 2
-            return z
-
-    return calibrate_run(log_odds(val_set), task.labels(val_set), log_odds(test_set), task.labels(test_set),
-                         threshold, windows=windows, val_codes=getattr(val_set, "codes", None),
-                         **({"method": method} if method else {}))  # fmt: skip
+def _describe_split(task: Task, dataset, split: Split, log) -> dict:
+    """Log the split's sizes and the task's checks of it (e.g. duplicates straddling it); return the checks."""
+    if log:
+        log(split.describe(task.labels(dataset)))
+    checks = task.check_split(dataset, split)
+    if log and checks.get("message"):
+        log(checks["message"])
+    return checks
 
 
-def _f(x):
-    return "n/a" if x is None else f"{x:.4f}"
+def _check_model(task: Task, model: str) -> None:
+    if model not in task.neural_models and model not in task.classical_models:
+        known = ", ".join(task.neural_models + task.classical_models)
+        raise ResgenomeError(f"--model {model}: not a model of the {task.name} task (choose {known})")
 
 
-def load_model(path: str | os.PathLike, task: str | None = None):
-    """(checkpoint dict, scorer) where scorer(dataset) -> probabilities of the positive class (uncalibrated), and
-    ``scorer.log_odds(dataset)`` -> the raw log-odds the calibration of :mod:`resgenome.calibration` starts from."""
-    ckpt = load_checkpoint(path, task=task)
-    t = get_task(ckpt["task"])
-    prep = ckpt["preprocessing"]
-    if ckpt["model"]["kind"] == "neural":
-        try:
-            model = build_model(ckpt["model"]["name"], ckpt["model"]["config"])
-            model.load_state_dict(ckpt["state"])
-        except (ValueError, RuntimeError, TypeError) as exc:
-            raise ResgenomeError(f"{path}: checkpoint does not match its model ({str(exc).splitlines()[0]})") from None
-
-        def scorer(dataset, **kw):
-            data = t.neural_inputs(dataset, prep)
-            return predict_proba(model, data.X, transform=data.transform, **kw)
-
-        def log_odds(dataset, **kw):
-            data = t.neural_inputs(dataset, prep)
-            return log_odds_from_logits(predict_logits(model, data.X, transform=data.transform, **kw))
-
-        scorer.model = model
+def _fit_neural(task: Task, name: str, parts: dict, prep: dict, cfg: TrainConfig, opts: RunOptions,
+                state_path: Path | None, resume: bool, log) -> tuple[Predictor, list[dict], dict]:  # fmt: skip
+    """Build the model at the run's widths and train it (its own procedure if it registered one, else the shared
+    trainer); returns the Predictor of the best validation epoch, the history and the trainer's facts."""
+    config = task.model_config(name, prep, opts.preset, opts.width)
+    torch.manual_seed(cfg.seed)
+    model = build_model(name, config)
+    train_data, val_data = task.neural_inputs(parts["train"], prep), task.neural_inputs(parts["validation"], prep)
+    run = dict(state_path=state_path, resume=resume, log=log)
+    procedure = model_spec(name).train
+    if procedure is None:
+        result = fit(model, train_data, val_data, cfg, **run)
     else:
-        state = ckpt["state"]
+        result = procedure(model, config, train_data, val_data, cfg, fit=fit, **run)
+    extra = {"best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early}
+    return Predictor(task.name, name, model, prep, config=config, device=cfg.device), result.history, extra
 
-        def scorer(dataset, **kw):
-            return classical.predict_exported(state, t.classical_inputs(dataset, prep))
 
-        def log_odds(dataset, **kw):
-            return log_odds_from_proba(scorer(dataset))
+def _fit_classical(task: Task, opts: RunOptions, parts: dict, prep: dict) -> Predictor:
+    """Fit the scikit-learn baseline on the training rows; its exported arrays become the Predictor's model."""
+    estimator = classical.make_estimator(opts.model, seed=opts.seed, class_weight=opts.train.class_weight,
+                                         **opts.classical_params)  # fmt: skip
+    estimator.fit(task.classical_inputs(parts["train"], prep), task.labels(parts["train"]))
+    return Predictor(task.name, opts.model, classical.export(estimator), prep)
 
-    scorer.log_odds = log_odds
-    return ckpt, scorer
+
+def _write_run(out: Path, predictor: Predictor, metrics: dict, history: list[dict], y_test: np.ndarray,
+               test_scores: tuple[np.ndarray, np.ndarray], with_figures: bool) -> None:  # fmt: skip
+    """DIR/model.pt, metrics.json, history.csv, test_scores.csv and figures; the resumable state is removed.
+
+    ``test_scores``: the model's own test probabilities and the calibrated ones."""
+    predictor.save(out / "model.pt")
+    write_json(out / "metrics.json", metrics)
+    write_history(out / "history.csv", history)
+    test_scores, test_calibrated = test_scores
+    write_scores(out / "test_scores.csv", y_test, test_scores, test_calibrated)
+    if with_figures:
+        _write_figures(out, history, y_test, test_scores, predictor.model_name, metrics)
+    stale = out / "train_state.pt"
+    if stale.exists():
+        stale.unlink()  # the run is complete; its resumable state is no longer needed
+
+
+def _calibrate(task: Task, predictor: Predictor, parts: dict, threshold: float,
+               method: str = DEFAULT_METHOD) -> tuple[dict, dict, np.ndarray]:  # fmt: skip
+    """Fit the calibration (and a viral model's contig null) on the validation rows; report it on the test rows.
+
+    Returns the model.pt ``calibration`` entry, the metrics.json ``calibration`` report and the calibrated test
+    probabilities (see :func:`resgenome.calibration.calibrate_run`).
+    """
+
+    def log_odds(array: np.ndarray) -> np.ndarray:  # a forest whose trees all agree has infinite log-odds
+        return np.clip(predictor.log_odds(array), -MAX_LOG_ODDS, MAX_LOG_ODDS)
+
+    def windows(codes: np.ndarray, both_strands: bool) -> np.ndarray:
+        z = log_odds(codes)
+        return (z + log_odds(reverse_complement(codes))) / 2 if both_strands else z
+
+    val, test = parts["validation"], parts["test"]
+    viral = task.name == "viral"
+    return calibrate_run(log_odds(predictor.encode(val)), task.labels(val), log_odds(predictor.encode(test)),
+                         task.labels(test), threshold, windows=windows if viral else None,
+                         val_codes=val.codes if viral else None, method=method)  # fmt: skip
 
 
 def calibrate_model(model_path: str | os.PathLike, out: str | os.PathLike, *, data: str | None = None,
@@ -241,20 +209,21 @@ def calibrate_model(model_path: str | os.PathLike, out: str | os.PathLike, *, da
     must have the sizes the checkpoint recorded, so that the calibration is fitted on data the model did not train
     on. Returns the Brier / ECE report (as under ``calibration`` in metrics.json).
     """
-    from .calibration import DEFAULT_METHOD
-
     source, target = Path(model_path), Path(out)
-    ckpt, scorer = load_model(source)
+    predictor = Predictor.load(source)
     if target.resolve() == (source / "model.pt" if source.is_dir() else source).resolve():
         raise ResgenomeError(f"{out}: is the input model; write the calibrated model to a new file")
-    task = get_task(ckpt["task"])
-    training = ckpt.get("training", {})
+    task = get_task(predictor.task)
+    training = predictor.metadata
     data = data or training.get("data")
     split_name, seed = split or training.get("split"), training.get("seed", 0) if seed is None else seed
     holdout = list(holdout or training.get("holdout") or [])
     if data is None or split_name is None:
         raise ResgenomeError(f"{model_path}: records no training data or split; give --data and --split")
-    dataset = task.load(data, labels=labels) if labels is not None else task.load(data)
+    options = task.load_options(predictor.preprocessing)
+    if labels is not None:
+        options["labels"] = labels
+    dataset = task.load(data, **options)
     rebuilt = task.make_split(dataset, split_name, seed, holdout=holdout)
     if training.get("sizes") and rebuilt.sizes() != training["sizes"]:
         raise ResgenomeError(
@@ -262,12 +231,16 @@ def calibrate_model(model_path: str | os.PathLike, out: str | os.PathLike, *, da
             f" {rebuilt.sizes()}, not the {training['sizes']} the model was trained with; give the --data, --split,"
             " --holdout and --seed of its training"
         )
-    val, test = dataset.subset(rebuilt.validation), dataset.subset(rebuilt.test)
-    state, report, _ = _calibrate(task, scorer.log_odds, val, test, ckpt["threshold"], method or DEFAULT_METHOD)
-    payload = {k: v for k, v in ckpt.items() if k not in ("format", "format_version")}
-    save_checkpoint(target, {**payload, "calibration": state,
-                             "training": {**training, "holdout": holdout}})  # fmt: skip
+    parts = {part: dataset.subset(getattr(rebuilt, part)) for part in ("validation", "test")}
+    predictor.calibration, report, _ = _calibrate(task, predictor, parts, predictor.threshold,
+                                                  method or DEFAULT_METHOD)  # fmt: skip
+    predictor.metadata = {**training, "holdout": holdout}
+    predictor.save(target)
     return report
+
+
+def _f(x):
+    return "n/a" if x is None else f"{x:.4f}"
 
 
 def evaluate_model(model_path, data, out, *, labels=None) -> dict:
@@ -275,42 +248,33 @@ def evaluate_model(model_path, data, out, *, labels=None) -> dict:
 
     ``labels``: for the viral task, a ``seq_id<TAB>label`` file when ``data`` is FASTA.
     """
-    ckpt, scorer = load_model(model_path)
-    task = get_task(ckpt["task"])
-    options = _load_options(ckpt)
+    predictor = Predictor.load(model_path)
+    task = get_task(predictor.task)
+    options = task.load_options(predictor.preprocessing)
     if labels is not None:
-        if ckpt["task"] != "viral":
+        if predictor.task != "viral":
             raise ResgenomeError("--labels is for FASTA data of the viral task")
         options["labels"] = labels
     dataset = task.load(data, **options)
     out = check_writable_dir(out)
-    scores = scorer(dataset)
+    scores = predictor.score_dataset(dataset)
     y = task.labels(dataset)
-    metrics = {"task": task.name, "model": ckpt["model"]["name"], "data": str(data),
-               "threshold": ckpt["threshold"], "test": evaluate_scores(y, scores, ckpt["threshold"])}  # fmt: skip
+    metrics = {"task": task.name, "model": predictor.model_name, "data": str(data),
+               "threshold": predictor.threshold, "test": evaluate_scores(y, scores, predictor.threshold)}  # fmt: skip
     write_json(out / "metrics.json", metrics)
     write_scores(out / "test_scores.csv", y, scores)
-    from .report import figures
-
-    figures.save(figures.curves_figure({ckpt["model"]["name"]: (y, scores)}), out / "curves.png")
+    plots.save(plots.curves_figure({predictor.model_name: (y, scores)}), out / "curves.png")
     return metrics
-
-
-def _load_options(ckpt) -> dict:
-    if ckpt["task"] == "superenhancer":
-        return {"use_length": "length" in ckpt["preprocessing"]["features"]}
-    return {}
 
 
 def predict_table(model_path, input_path, output) -> int:
     """``predict superenhancer``: score a table (Class optional), write chrom, start, end, score, label."""
-    ckpt, scorer = load_model(model_path, task="superenhancer")
+    predictor = Predictor.load(model_path, task="superenhancer")
     task = get_task("superenhancer")
-    table = task.load(input_path, require_labels=False, **_load_options(ckpt))
-    scores = scorer(table)
-    header, rows = task.prediction_rows(table, scores, ckpt["threshold"])
-    n = write_tsv(output, header, rows)
-    return n
+    table = task.load(input_path, require_labels=False, **task.load_options(predictor.preprocessing))
+    scores = predictor.score_dataset(table)
+    header, rows = task.prediction_rows(table, scores, predictor.threshold)
+    return write_tsv(output, header, rows)
 
 
 # ------------------------------------------------------------------ writers (all atomic)
@@ -361,19 +325,15 @@ def write_tsv(path, header, rows) -> int:
 
 
 def _write_figures(out: Path, history, y, scores, name, metrics) -> None:
-    from .report import figures
-
     if history:
-        figures.save(figures.training_figure(history, name), out / "training_curves.png")
-    figures.save(figures.curves_figure({name: (y, scores)}, name), out / "roc_pr.png")
-    import matplotlib.pyplot as plt
-
+        plots.save(plots.training_figure(history, name), out / "training_curves.png")
+    plots.save(plots.curves_figure({name: (y, scores)}, name), out / "roc_pr.png")
     fig, ax = plt.subplots(figsize=(3.6, 3.2))
-    figures.plot_confusion(metrics["test"]["confusion"], ax, f"{name} test (t={metrics['threshold']:.2f})")
-    figures.save(fig, out / "confusion.png")
+    plots.plot_confusion(metrics["test"]["confusion"], ax, f"{name} test (t={metrics['threshold']:.2f})")
+    plots.save(fig, out / "confusion.png")
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     calibration = metrics["calibration"]
-    figures.plot_reliability({f"{when} calibration (ECE {calibration['test'][when]['ece']:.3f})": bins
-                              for when, bins in calibration["test"]["reliability"].items()}, ax,
-                             f"{name} reliability (test)")  # fmt: skip
-    figures.save(fig, out / "reliability.png")
+    plots.plot_reliability({f"{when} calibration (ECE {calibration['test'][when]['ece']:.3f})": bins
+                            for when, bins in calibration["test"]["reliability"].items()}, ax,
+                           f"{name} reliability (test)")  # fmt: skip
+    plots.save(fig, out / "reliability.png")

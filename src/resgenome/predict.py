@@ -1,17 +1,23 @@
 """Score real samples with a viral model: contigs of any length, streamed, windowed, batched across records.
 
-A contig is cut into model-length windows, exactly those of :func:`resgenome.data.sequences.windows` on the whole
-sequence; windows of consecutive records fill one batch. Windows with too much N are not scored; the others get calibrated
-probabilities, and a contig gets a p-value, a q-value and a call (:mod:`resgenome.viral_calls`, :mod:`resgenome.calls`).
-Because q-values need every p-value of the run, contig rows wait in a temporary file and the table is written after
-the last record; the FASTA of called contigs is copied from the input in a second pass. Memory stays flat whatever the file or record size: a FASTA record is read in pieces of
-:data:`~resgenome.data.sequences.PIECE_BASES` bases (:func:`~resgenome.data.sequences.iter_fasta_pieces`), its
-windows are cut and scored as the pieces arrive with only the last window's worth of bases carried from one piece to
-the next, and a row is written as soon as its record is complete. With ``skip_invalid`` the per-window rows of the
-record being read wait in a temporary file that spills to disk, since an illegal character late in the record must
-drop them all. Every row carries the record's index in the input (``record``), so the parts written with
-``shard=(i, n)`` merge back into the unsharded output (:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is
-read whole.
+A contig is cut into model-length windows, exactly those of :func:`resgenome.data.encoding.windows` on the whole
+sequence; windows of consecutive records fill one batch. Windows with too much N are not scored; the others get
+calibrated probabilities, and a contig gets a p-value, a q-value and a call (:mod:`resgenome.viral_calls`,
+:mod:`resgenome.calls`). Because q-values need every p-value of the run, contig rows wait in a temporary file and the
+table is written after the last record; the FASTA of called contigs is copied from the input in a second pass.
+Memory stays flat whatever the file or record size: a FASTA record is read in pieces of
+:data:`~resgenome.data.readers.PIECE_BASES` bases (:func:`~resgenome.data.readers.iter_fasta_pieces`), its
+windows are cut (:class:`~resgenome.data.encoding.WindowCutter`) and scored as the pieces arrive with only the last
+window's worth of bases carried from one piece to the next, and a row is written as soon as its record is complete.
+With ``skip_invalid`` the per-window rows of the record being read wait in a temporary file that spills to disk,
+since an illegal character late in the record must drop them all. Every row carries the record's index in the input
+(``record``), so the parts written with ``shard=(i, n)`` merge back into the unsharded output
+(:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is read whole.
+
+One run is a :class:`ViralPrediction`: it reads pieces, hands each record's bases to a scoring path and writes the
+rows of the records the path reports complete. The path used today, :class:`PerWindowScoring`, scores every
+window by itself through the :class:`~resgenome.predictor.Predictor`; another path (e.g. one computing all the
+windows of a piece at once) plugs in beside it with the same methods.
 """
 
 from __future__ import annotations
@@ -29,19 +35,20 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from tqdm.auto import tqdm
 
-from .calls import DEFAULT_MAX_N_FRACTION, DEFAULT_MIN_LENGTH
-from .data import sequences
-from .data.sequences import RecordPiece, SequenceSet
+from .data import readers
+from .data.encoding import WindowCutter, reverse_complement
+from .data.readers import RecordPiece
 from .errors import ResgenomeError
 from .io import atomic_open
+from .call_options import DEFAULT_MAX_N_FRACTION, DEFAULT_MIN_LENGTH, CallOptions
+from .calibration import MAX_LOG_ODDS
+from .predictor import Predictor
 from .runtime import tune_allocator
-from .train import pick_device
 from .viral_calls import (
     CONTIG_COLUMNS,
     BedGraph,
-    CallOptions,
     ContigTable,
     Manifest,
     PartCalls,
@@ -56,7 +63,7 @@ from .viral_calls import (
 WINDOW_COLUMNS = ["seq_id", "start", "end", "score", "record"]
 SKIPPED_COLUMNS = ["seq_id", "reason", "record"]
 _WINDOWS_PER_CHUNK = 4096  # windows handed to the batcher at a time (views of the piece: no copy is made)
-_PIECE_BASES = sequences.PIECE_BASES  # bases read from a FASTA record at a time; tests make it tiny
+_PIECE_BASES = readers.PIECE_BASES  # bases read from a FASTA record at a time; tests make it tiny
 _SPOOL_BYTES = 1 << 20  # per-window rows of an unfinished record kept in memory before spilling to disk
 
 
@@ -89,61 +96,18 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def _pieces(path: Path, select: Callable[[int], bool], skip_invalid: bool) -> Iterator[RecordPiece]:
-    """The records ``select`` accepts, as pieces in input order (see :func:`sequences.iter_fasta_pieces`).
+    """The records ``select`` accepts, as pieces in input order (see :func:`~resgenome.data.readers.iter_fasta_pieces`).
 
     Records of other shards are passed over unchecked: each record's problems are reported by the shard owning it.
     A ViraMiner CSV is read whole and each row is one piece.
     """
-    if sequences.is_fasta(path):
-        yield from sequences.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid)
+    if readers.is_fasta(path):
+        yield from readers.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid)
         return
-    table = sequences.read_viral_csv(path, length=None)
+    table = readers.read_viral_csv(path, length=None)
     for index, seq_id in enumerate(table.ids):
         if select(index):
             yield RecordPiece(seq_id, index, 0, table.codes[index], last=True)
-
-
-class _WindowCutter:
-    """Cuts the windows of one record from its pieces as they arrive.
-
-    The starts and contents are those of :func:`sequences.windows` on the whole record (0, stride, 2*stride, ...,
-    then one aligned to the end, or one N-padded window for a short record), but only the last ``window`` bases are
-    carried from one piece to the next: enough for the next window on the stride grid and for the final one.
-    """
-
-    def __init__(self, window: int, stride: int):
-        self.window, self.stride = window, stride
-        self.tail = np.empty(0, dtype=np.uint8)  # the last `window` bases read, or all of them while fewer
-        self.length = 0  # bases read
-        self.next_start = 0  # the first start on the stride grid not yet cut
-        self.n_windows = 0
-
-    def add(self, codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(windows, starts)`` of the grid windows these bases complete: shapes (W, window) and (W,), W at most
-        :data:`_WINDOWS_PER_CHUNK`. The windows are views of a scratch array, valid until the next call."""
-        seq = np.concatenate([self.tail, codes])
-        offset = self.length - len(self.tail)  # record position of seq[0]
-        self.length += len(codes)
-        self.tail = seq[-self.window :].copy()  # a copy, so that seq can be freed
-        first, stop = self.next_start, self.length - self.window + 1  # starts below stop have all their bases
-        if stop <= first:
-            return
-        n = (stop - 1 - first) // self.stride + 1
-        self.next_start, self.n_windows = first + n * self.stride, self.n_windows + n
-        view = sliding_window_view(seq, self.window)
-        step = self.stride * _WINDOWS_PER_CHUNK
-        for lo in range(first, stop, step):
-            starts = np.arange(lo, min(lo + step, stop), self.stride)
-            yield view[starts[0] - offset : starts[-1] - offset + 1 : self.stride], starts
-
-    def finish(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """After the last piece: the closing window and its start, shapes (1, window) and (1,), or None when the grid
-        already ends with the record."""
-        if self.length >= self.window and (self.length - self.window) % self.stride == 0:
-            return None
-        cut, _, _ = sequences.windows(self.tail, self.window, self.stride)
-        self.n_windows += 1
-        return cut, np.array([max(self.length - self.window, 0)])
 
 
 class _Batcher:
@@ -216,6 +180,200 @@ class _Batcher:
             yield self.pending.popleft()
 
 
+class PerWindowScoring:
+    """The per-window scoring path: each record's windows are cut on the stride grid as its bases arrive
+    (:class:`~resgenome.data.encoding.WindowCutter`), batched across consecutive records (:class:`_Batcher`) and
+    scored by ``score`` one batch at a time. Windows with more N than ``max_n_fraction`` among their own bases are
+    passed through unscored (NaN); ``evidence`` tallies the others per record.
+
+    Every method that can complete records returns an iterator over them, in input order.
+    """
+
+    def __init__(self, score: Callable[[np.ndarray], np.ndarray], window: int, stride: int, batch_size: int,
+                 evidence: WindowEvidence, max_n_fraction: float,
+                 on_windows: Callable[[_Record, np.ndarray, np.ndarray], None] | None = None):  # fmt: skip
+        self.window, self.stride = window, stride
+        self.usable = window_filter(max_n_fraction)
+        self.batcher = _Batcher(score, batch_size, window, evidence, self.usable, on_windows)
+        self.cutter: WindowCutter | None = None  # the current record's, made by start()
+
+    def start(self, record: _Record) -> None:
+        """A new record begins."""
+        self.cutter = WindowCutter(self.window, self.stride, _WINDOWS_PER_CHUNK)
+
+    def add(self, record: _Record, codes: np.ndarray) -> Iterator[_Record]:
+        """The next bases of ``record``: its windows they complete go into the batch."""
+        for cut, starts in self.cutter.add(codes):
+            yield from self.batcher.add(record, cut, starts)
+
+    def finish(self, record: _Record) -> Iterator[_Record]:
+        """``record`` has no more bases: its closing window goes into the batch; once the returned iterator is
+        exhausted, ``record.n_windows`` and ``record.padded`` are set."""
+        closing = self.cutter.finish()
+        if closing is not None:
+            cut, starts = closing
+            # a short record's padding is not missing sequence: the N rule looks at its own bases only
+            usable = self.usable(cut[:, : record.length]) if record.length < self.window else None
+            yield from self.batcher.add(record, cut, starts, usable)
+        record.n_windows, record.padded = self.cutter.n_windows, record.length < self.window
+
+    def drop(self, record: _Record) -> None:
+        """``record`` turned out invalid: forget its windows."""
+        self.batcher.drop(record)
+
+    def ready(self) -> Iterator[_Record]:
+        return self.batcher.ready()
+
+    def flush(self) -> Iterator[_Record]:
+        """Score what is left in the batch (at the end of the input)."""
+        return self.batcher.flush()
+
+
+@dataclass
+class RunOutputs:
+    """Where a run writes besides its table (None: not written), and whether it writes its manifest."""
+
+    fasta: Path | None = None
+    bedgraph: Path | None = None
+    manifest: Manifest | None = None
+
+
+class ViralPrediction:
+    """One ``predict viral`` run: pieces in, rows out (see the module docstring and :func:`predict_viral`)."""
+
+    def __init__(self, predictor: Predictor, input_path: Path, output: Path, *, stride: int, per_window: bool,
+                 both_strands: bool, shard: tuple[int, int] | None, skip_invalid: bool, progress: bool,
+                 options: CallOptions | None = None, outputs: RunOutputs | None = None):  # fmt: skip
+        self.predictor, self.path, self.output = predictor, input_path, output
+        self.window = predictor.window
+        self.per_window, self.both_strands, self.skip_invalid = per_window, both_strands, skip_invalid
+        self.shard, self.progress = shard, progress
+        self.options, self.outputs = options or CallOptions(), outputs or RunOutputs()
+        self.stride = stride
+        self.stats = {"records": 0, "windows": 0, "scored_windows": 0, "viral_windows": 0, "skipped": 0, "bases": 0,
+                      "output": str(output)}  # fmt: skip
+        self.evidence = WindowEvidence(predictor.calibration, predictor.threshold, both_strands)
+        self.table = ContigTable(self.evidence, self.options, stride=stride, window=self.window)
+        self.scoring = PerWindowScoring(self.score, self.window, stride, predictor.batch_size, self.evidence,
+                                        self.options.max_n_fraction, self.write_windows)  # fmt: skip
+        self.out = self.skipped = self.spool = self.graph = None
+        self.started = time.perf_counter()
+
+    def score(self, codes: np.ndarray) -> np.ndarray:
+        """Raw log-odds of a batch of windows, (W, window) uint8 -> (W,) float64; with both strands, the mean of a
+        window's and its reverse complement's. Clipped: a forest whose trees all agree has infinite log-odds."""
+        z = self.predictor.log_odds(codes)
+        if self.both_strands:
+            z = (z + self.predictor.log_odds(reverse_complement(codes))) / 2
+        return np.clip(np.asarray(z, dtype=np.float64), -MAX_LOG_ODDS, MAX_LOG_ODDS)
+
+    def run(self) -> dict:
+        """Read, score, call and write everything; returns the counts (records, windows, calls, skipped, bases)."""
+        mine = (lambda k: k % self.shard[1] == self.shard[0]) if self.shard else (lambda k: True)
+        with ExitStack() as stack:
+            self._open_outputs(stack)
+            bar = stack.enter_context(_progress(self.progress))
+            record: _Record | None = None
+            for piece in _pieces(self.path, mine, self.skip_invalid):
+                if record is None or piece.index != record.index:
+                    record = _Record(piece.index, piece.record)
+                    self.scoring.start(record)
+                bar.update(len(piece.codes))
+                self.add_piece(record, piece)
+            self.write_records(self.scoring.flush())
+            self._finish()
+        return self.stats
+
+    def _open_outputs(self, stack: ExitStack) -> None:
+        """The output (and with ``skip_invalid`` the skipped-records file and the spool), written atomically."""
+        self.out = stack.enter_context(atomic_open(self.output, "w", newline=""))
+        if self.per_window:  # a contig table is written whole at the end (q-values need every p-value)
+            self.out.write("\t".join(WINDOW_COLUMNS) + "\n")
+        if self.skip_invalid:
+            skipped_path = self.output.with_name(self.output.name + ".skipped.tsv")
+            self.skipped = stack.enter_context(atomic_open(skipped_path, "w", newline=""))
+            self.skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
+        if self.per_window and self.skip_invalid:
+            self.spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
+        if self.outputs.bedgraph is not None:
+            handle = stack.enter_context(atomic_open(self.outputs.bedgraph, "w", newline=""))
+            self.graph = BedGraph(handle, self.window, spool=self.skip_invalid)
+
+    def _finish(self) -> None:
+        """After the last record: the contig table with q-values and calls, the FASTA of the called records, the
+        manifest (all still inside the run's atomic outputs)."""
+        if not self.per_window:
+            self.stats.update(self.table.write(self.out))
+            if self.outputs.fasta is not None:
+                _write_fasta(self.outputs.fasta, self.path, self.table.called())
+        if self.outputs.manifest is not None:
+            options = {"stride": self.stride, "per_window": self.per_window, "both_strands": self.both_strands,
+                       "batch_size": self.predictor.batch_size, "device": str(self.predictor.device),
+                       "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
+                       "skip_invalid": self.skip_invalid, "fdr": self.options.fdr,
+                       "min_length": self.options.min_length, "max_n_fraction": self.options.max_n_fraction,
+                       "fasta_out": _str(self.outputs.fasta), "bedgraph": _str(self.outputs.bedgraph)}  # fmt: skip
+            outputs = {"table": str(self.output), "fasta": options["fasta_out"], "bedgraph": options["bedgraph"],
+                       "skipped": str(self.output) + ".skipped.tsv" if self.skip_invalid else None}  # fmt: skip
+            rule = None if self.per_window else self.table.rule()
+            payload = self.outputs.manifest.payload(self.stats, self.evidence, rule,
+                                                    time.perf_counter() - self.started, options, outputs)
+            write_manifest(self.output.with_name(self.output.name + ".json"), payload)
+
+    def add_piece(self, record: _Record, piece: RecordPiece) -> None:
+        """Score the bases of one piece; at the record's last piece, close it and write what is complete."""
+        if piece.error is not None:
+            self.skip(record, piece.error)
+            return
+        record.length += len(piece.codes)  # before its windows are scored: a padded window's end needs it
+        self.write_records(self.scoring.add(record, piece.codes))
+        if not piece.last:
+            return
+        self.write_records(self.scoring.finish(record))
+        if self.spool is not None:
+            _drain(self.spool, self.out)
+        if self.graph is not None:
+            self.graph.record_read()
+        self.stats["bases"] += record.length
+        self.write_records(self.scoring.ready())
+
+    def skip(self, record: _Record, error: ResgenomeError) -> None:
+        """Drop an invalid record (and its windows already scored) and list it in the skipped-records file."""
+        self.scoring.drop(record)
+        if self.spool is not None:
+            _drain(self.spool, None)
+        if self.graph is not None:
+            self.graph.drop(record)
+        self.stats["skipped"] += 1
+        reason = str(error).removeprefix(f"{self.path}: ").replace("\t", " ")
+        self.skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
+
+    def write_windows(self, record: _Record, starts: np.ndarray, probabilities: np.ndarray) -> None:
+        """Per-window rows and bedGraph intervals, as soon as the windows are scored (NA: not scored)."""
+        if self.graph is not None:
+            self.graph.add(record, starts, probabilities)
+        if not self.per_window:
+            return
+        ends = np.minimum(starts + self.window, record.length)
+        rows = "".join(f"{record.seq_id}\t{a}\t{b}\t{'NA' if np.isnan(p) else f'{p:.6f}'}\t{record.index}\n"
+                       for a, b, p in zip(starts.tolist(), ends.tolist(), probabilities.tolist()))  # fmt: skip
+        # the record still being read may yet turn out invalid: its rows wait in the spool
+        (self.spool if self.spool is not None and record.n_windows is None else self.out).write(rows)
+
+    def write_records(self, records: Iterator[_Record]) -> None:
+        """Count each completed record and, unless per window, spool its contig row for the final table."""
+        for record in records:
+            self.stats["records"] += 1
+            self.stats["windows"] += record.n_windows
+            self.stats["scored_windows"] += record.tally.n_scored
+            self.stats["viral_windows"] += record.tally.viral
+            if self.graph is not None:
+                self.graph.finish(record)
+            if not self.per_window:
+                self.table.add(record.seq_id, record.index, record.length, record.n_windows, record.padded,
+                               record.tally)  # fmt: skip
+
+
 def predict_viral(
     model_path: str | os.PathLike,
     input_path: str | os.PathLike,
@@ -249,6 +407,7 @@ def predict_viral(
         window (:data:`WINDOW_COLUMNS`; start 0-based, end exclusive; score = calibrated probability, NA when not
         scored). Written atomically: nothing on error.
     both_strands : score each window and its reverse complement and average their log-odds.
+    batch_size : windows per forward pass (scores depend on it in the last bits, as batching does everywhere).
     shard : ``"i/n"``: score only records k with ``k % n == i``; :func:`merge_predictions` joins the parts and
         recomputes the q-values over all of them.
     skip_invalid : skip records with an illegal character or without sequence, list them in ``OUTPUT.skipped.tsv``
@@ -257,129 +416,39 @@ def predict_viral(
     fdr : call by Benjamini-Hochberg q-value at this false discovery rate; None -> by p-value at the model's null
         rate (:mod:`resgenome.calls`).
     min_length, max_n_fraction : records shorter than ``min_length`` are ``no-call``; windows with more N than
-        ``max_n_fraction`` are not scored.
+        ``max_n_fraction`` among their own bases are not scored.
     fasta_out : FASTA of the records called viral, copied byte for byte from the input (gzip when it ends in .gz).
     bedgraph : calibrated window probabilities as bedGraph (0-based), each window over the bases nearest its centre.
     manifest : write ``OUTPUT.json`` (version, model and input sha256, options, counts, wall time).
 
     Returns
     -------
-    dict with records, windows, scored_windows, viral_windows, skipped, bases, counts per call, output.
+    dict with records, windows, scored_windows, viral_windows, skipped, bases, the count of each call, output.
     """
-    from .pipeline import load_model
-
-    started = time.perf_counter()
     tune_allocator()
-    options = CallOptions(fdr, min_length, max_n_fraction)
-    options.check()
-    ckpt, scorer = load_model(model_path, task="viral")
-    warn_if_uncalibrated(ckpt, model_path)
-    window = int(ckpt["preprocessing"]["seq_length"])
-    if not 1 <= stride <= window:
-        raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {window}")
     if batch_size < 1:
         raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
+    options = CallOptions(fdr, min_length, max_n_fraction)
+    options.check()
     shard = parse_shard(shard)
     if shard and fdr is not None and fasta_out is not None:
         raise ResgenomeError("--fasta-out with --shard and --fdr: q-values need the whole run; merge the parts with"
                              " merge-predictions and call at the FDR there")  # fmt: skip
-    path, output = Path(input_path), Path(output)
-    run = Manifest(model_path, ckpt, path) if manifest else None
-    evidence = WindowEvidence(ckpt, both_strands)
-    score = _raw_scorer(ckpt, scorer, path, batch_size, both_strands, device)
-    mine = (lambda k: k % shard[1] == shard[0]) if shard else (lambda k: True)
-    stats = {"records": 0, "windows": 0, "scored_windows": 0, "viral_windows": 0, "skipped": 0, "bases": 0,
-             "output": str(output)}  # fmt: skip
+    predictor = Predictor.load(model_path, task="viral", device=device or "auto", batch_size=batch_size)
+    warn_if_uncalibrated(predictor.calibration, model_path)
+    if not 1 <= stride <= predictor.window:
+        raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
+    model = {"name": predictor.model_name, "kind": predictor.kind, "training": predictor.metadata}
+    outputs = RunOutputs(None if fasta_out is None else Path(fasta_out), None if bedgraph is None else Path(bedgraph),
+                         Manifest(model_path, model, input_path) if manifest else None)  # fmt: skip
+    run = ViralPrediction(predictor, Path(input_path), Path(output), stride=stride, per_window=per_window,
+                          both_strands=both_strands, shard=shard, skip_invalid=skip_invalid, progress=progress,
+                          options=options, outputs=outputs)  # fmt: skip
+    return run.run()
 
-    def write_windows(record: _Record, starts: np.ndarray, probabilities: np.ndarray) -> None:
-        if graph is not None:
-            graph.add(record, starts, probabilities)
-        if not per_window:
-            return
-        ends = np.minimum(starts + window, record.length)
-        rows = "".join(f"{record.seq_id}\t{a}\t{b}\t{'NA' if np.isnan(p) else f'{p:.6f}'}\t{record.index}\n"
-                       for a, b, p in zip(starts.tolist(), ends.tolist(), probabilities.tolist()))  # fmt: skip
-        # the record still being read may yet turn out invalid: its rows wait in the spool
-        (spool if spool is not None and record.n_windows is None else out).write(rows)
 
-    def write(record: _Record) -> None:
-        stats["records"] += 1
-        stats["windows"] += record.n_windows
-        stats["scored_windows"] += record.tally.n_scored
-        stats["viral_windows"] += record.tally.viral
-        if graph is not None:
-            graph.finish(record)
-        if not per_window:
-            table.add(record.seq_id, record.index, record.length, record.n_windows, record.padded, record.tally)
-
-    skipped_path = output.with_name(output.name + ".skipped.tsv")
-    with ExitStack() as stack:
-        out = stack.enter_context(atomic_open(output, "w", newline=""))
-        graph = None
-        if bedgraph is not None:
-            graph = BedGraph(stack.enter_context(atomic_open(bedgraph, "w", newline="")), window, skip_invalid)
-        table = ContigTable(evidence, options, stride=stride, window=window)
-        usable_windows = window_filter(max_n_fraction)
-        batcher = _Batcher(score, batch_size, window, evidence, usable_windows, write_windows)
-        if per_window:
-            out.write("\t".join(WINDOW_COLUMNS) + "\n")
-        skipped = stack.enter_context(atomic_open(skipped_path, "w", newline="")) if skip_invalid else None
-        if skipped:
-            skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
-        spool = None
-        if per_window and skip_invalid:
-            spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
-        bar = stack.enter_context(_progress(progress))
-        record: _Record | None = None
-        for piece in _pieces(path, mine, skip_invalid):
-            if record is None or piece.index != record.index:
-                record, cutter = _Record(piece.index, piece.record), _WindowCutter(window, stride)
-            bar.update(len(piece.codes))
-            if piece.error is not None:
-                batcher.drop(record)
-                if spool is not None:
-                    _drain(spool, None)
-                if graph is not None:
-                    graph.drop(record)
-                stats["skipped"] += 1
-                reason = str(piece.error).removeprefix(f"{path}: ").replace("\t", " ")
-                skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
-                continue
-            record.length += len(piece.codes)  # before its windows are scored: a padded window's end needs it
-            for cut, starts in cutter.add(piece.codes):
-                for done in batcher.add(record, cut, starts):
-                    write(done)
-            if not piece.last:
-                continue
-            closing = cutter.finish()
-            if closing is not None:
-                cut, starts = closing
-                # a short record's padding is not missing sequence: the N rule looks at its own bases only
-                usable = usable_windows(cut[:, : record.length]) if record.length < window else None
-                for done in batcher.add(record, cut, starts, usable):
-                    write(done)
-            record.n_windows, record.padded = cutter.n_windows, record.length < window
-            if spool is not None:
-                _drain(spool, out)
-            if graph is not None:
-                graph.record_read()
-            stats["bases"] += record.length
-            for done in batcher.ready():
-                write(done)
-        for done in batcher.flush():
-            write(done)
-        if not per_window:
-            stats.update(table.write(out))
-            if fasta_out is not None:
-                _write_fasta(Path(fasta_out), path, table.called())
-        if run is not None:
-            _write_run_manifest(run, output, evidence, table, stats, started, {
-                "stride": stride, "per_window": per_window, "both_strands": both_strands, "batch_size": batch_size,
-                "shard": f"{shard[0]}/{shard[1]}" if shard else None, "skip_invalid": skip_invalid,
-                "device": device, "fdr": fdr, "min_length": min_length, "max_n_fraction": max_n_fraction,
-                "fasta_out": None if fasta_out is None else str(fasta_out),
-                "bedgraph": None if bedgraph is None else str(bedgraph)})  # fmt: skip
-    return stats
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def _write_fasta(fasta_out: Path, path: Path, called: set[int]) -> None:
@@ -387,38 +456,9 @@ def _write_fasta(fasta_out: Path, path: Path, called: set[int]) -> None:
     with atomic_open(fasta_out, "wb") as handle:
         if fasta_out.suffix == ".gz":
             with gzip.GzipFile(fileobj=handle, mode="wb") as zipped:  # closing it leaves ``handle`` open
-                copy_records(path, called, zipped, fasta=sequences.is_fasta(path))
+                copy_records(path, called, zipped, fasta=readers.is_fasta(path))
         else:
-            copy_records(path, called, handle, fasta=sequences.is_fasta(path))
-
-
-def _raw_scorer(ckpt: dict, scorer, path: Path, batch_size: int, both_strands: bool,
-                device: str | None) -> Callable[[np.ndarray], np.ndarray]:  # fmt: skip
-    """``score(codes) -> raw log-odds`` of windows ``(W, L)`` uint8, averaged with the reverse complement's."""
-    kwargs = {}
-    if ckpt["model"]["kind"] == "neural":
-        target = pick_device(device or "auto")
-        scorer.model.to(target)  # predict_logits moves the batches, not the model
-        kwargs = {"device": target, "batch_size": batch_size}
-
-    def score(codes: np.ndarray) -> np.ndarray:
-        z = scorer.log_odds(SequenceSet([""] * len(codes), codes, None, str(path)), **kwargs)
-        if both_strands:
-            rc = SequenceSet([""] * len(codes), sequences.reverse_complement(codes), None, str(path))
-            z = (z + scorer.log_odds(rc, **kwargs)) / 2
-        return np.asarray(z, dtype=np.float64)
-
-    return score
-
-
-def _write_run_manifest(run: Manifest, output: Path, evidence: WindowEvidence, table: ContigTable, stats: dict,
-                        started: float, options: dict) -> None:  # fmt: skip
-    """OUTPUT.json beside the output (see :class:`resgenome.viral_calls.Manifest`)."""
-    outputs = {"table": str(output), "fasta": options["fasta_out"], "bedgraph": options["bedgraph"],
-               "skipped": str(output) + ".skipped.tsv" if options["skip_invalid"] else None}  # fmt: skip
-    rule = None if options["per_window"] else table.rule()
-    payload = run.payload(stats, evidence, rule, time.perf_counter() - started, options, outputs)
-    write_manifest(output.with_name(output.name + ".json"), payload)
+            copy_records(path, called, handle, fasta=readers.is_fasta(path))
 
 
 def _drain(spool, out) -> None:
@@ -444,8 +484,6 @@ class _NoBar:
 def _progress(enabled: bool):
     if not enabled:
         return _NoBar()
-    from tqdm.auto import tqdm
-
     # disable=None: drawn only on a terminal, so logs and tests stay clean
     return tqdm(desc="scoring", unit="bp", unit_scale=True, disable=None, dynamic_ncols=True, leave=False)
 

@@ -34,9 +34,8 @@ from scipy.special import expit
 
 from . import __version__
 from .calibration import Calibration, log_odds_from_proba
+from .call_options import CallOptions
 from .calls import (
-    DEFAULT_MAX_N_FRACTION,
-    DEFAULT_MIN_LENGTH,
     DIGITS,
     CallRule,
     ContigNull,
@@ -45,6 +44,7 @@ from .calls import (
     scorable,
 )
 from .errors import ModelWarning, ResgenomeError
+from .io import atomic_open
 
 CONTIG_COLUMNS = ["seq_id", "length", "n_windows", "n_scored", "viral_windows", "viral_fraction", "p_value",
                   "q_value", "call", "reason", "score_max", "score_mean", "padded", "record"]  # fmt: skip
@@ -52,23 +52,6 @@ _SPOOL_BYTES = 8 << 20  # contig rows kept in memory before the spool spills to 
 _COPY_BLOCK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
-
-
-@dataclass(frozen=True)
-class CallOptions:
-    """The options of a run's calls (plain values; all end up in the manifest)."""
-
-    fdr: float | None = None
-    min_length: int = DEFAULT_MIN_LENGTH
-    max_n_fraction: float = DEFAULT_MAX_N_FRACTION
-
-    def check(self) -> None:
-        if self.fdr is not None and not 0 < self.fdr < 1:
-            raise ResgenomeError(f"--fdr {self.fdr}: must be between 0 and 1 (e.g. 0.05 for 5%)")
-        if self.min_length < 1:
-            raise ResgenomeError(f"--min-length {self.min_length}: must be at least 1")
-        if not 0 <= self.max_n_fraction < 1:
-            raise ResgenomeError(f"--max-n-fraction {self.max_n_fraction}: must be in [0, 1)")
 
 
 @dataclass
@@ -89,8 +72,10 @@ class WindowEvidence:
     warning saying how to add a calibration (``resgenome calibrate``).
     """
 
-    def __init__(self, ckpt: dict, both_strands: bool = False, source: str = "model"):
-        state = ckpt.get("calibration")
+    def __init__(self, calibration: dict | None, threshold: float, both_strands: bool = False):
+        """``calibration``: the ``calibration`` entry of model.pt (None for an old model); ``threshold``: the
+        model's operating point as a probability of its own scores."""
+        state = calibration
         if state is not None and both_strands:
             state = {**state, **state["both_strands"]} if "both_strands" in state else None
         self.calibrated = state is not None and "contig_null" in state
@@ -101,7 +86,7 @@ class WindowEvidence:
             self.validation_viral = state.get("validation_viral")
         else:
             self.calibration, self.null, self.validation_viral = Calibration(), None, None
-            self.threshold = float(log_odds_from_proba(np.array([ckpt["threshold"]]))[0])
+            self.threshold = float(log_odds_from_proba(np.array([threshold]))[0])
 
     def probability(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of raw log-odds, shape (W,); NaN (not scored) stays NaN."""
@@ -129,9 +114,9 @@ class WindowEvidence:
                 "validation_viral_windows_passing": self.validation_viral}  # fmt: skip
 
 
-def warn_if_uncalibrated(ckpt: dict, path: str | os.PathLike) -> None:
+def warn_if_uncalibrated(calibration: dict | None, path: str | os.PathLike) -> None:
     """One warning for a model.pt that carries no calibration (see :class:`WindowEvidence`)."""
-    if "calibration" not in ckpt:
+    if calibration is None:
         warnings.warn(f"{path}: this model has no calibration (it predates calibrated calls): scores are the model's "
                       "own and contigs get no p-value and no call; add one with `resgenome calibrate`",
                       ModelWarning, stacklevel=2)  # fmt: skip
@@ -387,25 +372,25 @@ class Manifest:
     """OUTPUT.json of a `predict viral` run. Model and input are hashed when it is created, before any output is
     opened: a file that cannot be read is an error about that file, and the hashes are of what the run read."""
 
-    def __init__(self, model_path: str | os.PathLike, ckpt: dict, input_path: str | os.PathLike):
+    def __init__(self, model_path: str | os.PathLike, model: dict, input_path: str | os.PathLike):
+        """``model``: name, kind, package_version and the training record (``training``) of the model."""
         model_path = Path(model_path)
         self.model_path = model_path / "model.pt" if model_path.is_dir() else model_path
         self.input_path = Path(input_path)
-        self.ckpt = ckpt
+        self.model = model
         self.model_sha256, self.input_sha256 = sha256_file(self.model_path), sha256_file(self.input_path)
         self.input_bytes = self.input_path.stat().st_size
 
     def payload(self, stats: dict, evidence: WindowEvidence, rule: CallRule | None, seconds: float, options: dict,
                 outputs: dict) -> dict:  # fmt: skip
-        training = self.ckpt.get("training", {})
+        training = self.model.get("training") or {}
         scored = stats.get("scored_windows", 0)
         return {
             "resgenome": __version__,
             "command": "predict viral",
             "model": {"path": str(self.model_path), "sha256": self.model_sha256,
-                      "name": self.ckpt["model"].get("name"), "kind": self.ckpt["model"].get("kind"),
-                      "trained_on": training.get("data"), "split": training.get("split"),
-                      "package_version": self.ckpt.get("package_version")},  # fmt: skip
+                      "name": self.model.get("name"), "kind": self.model.get("kind"),
+                      "trained_on": training.get("data"), "split": training.get("split")},  # fmt: skip
             "input": {"path": str(self.input_path), "bytes": self.input_bytes, "sha256": self.input_sha256},
             "options": options,
             "calls": {"rule": rule.describe() if rule and evidence.calibrated else "none (model not calibrated)",
@@ -421,8 +406,6 @@ class Manifest:
 
 
 def write_manifest(path: Path, payload: dict) -> None:
-    from .io import atomic_open
-
     with atomic_open(path, "w") as handle:
         json.dump(payload, handle, indent=2)
         handle.write("\n")
