@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", choices=["lengths", "fdr"], default=["lengths", "fdr"])
     args = parser.parse_args(argv)
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for path in args.models:
@@ -113,12 +114,13 @@ def main(argv: list[str] | None = None) -> None:
         test = dataset.subset(split.test)
         source = "devset test file" if split.name == "fullset" else f"held-out experiment {split.held_out['test'][0]}"
         print(f"{path.parent.name} on the {source} ({len(test)} windows, {int(test.labels.sum())} viral)", flush=True)
+        entry = results.setdefault(path.parent.name, {})
+        entry.update({"source": source, "test_windows": len(test), "test_viral": int(test.labels.sum())})
         with tempfile.TemporaryDirectory() as work:
-            results[path.parent.name] = {
-                "source": source, "test_windows": len(test), "test_viral": int(test.labels.sum()),
-                "lengths": length_table(path, test.codes, test.labels, Path(work), args.seed),
-                "fdr": fdr_table(path, test.codes, test.labels, Path(work)),
-            }  # fmt: skip
+            if "lengths" in args.only:
+                entry["lengths"] = length_table(path, test.codes, test.labels, Path(work), args.seed)
+            if "fdr" in args.only:
+                entry["fdr"] = fdr_table(path, test.codes, test.labels, Path(work))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")
 

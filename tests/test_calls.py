@@ -151,3 +151,21 @@ def test_chromosome_sized_contigs_get_the_same_p_values_with_bounded_memory(monk
     expected = NULL.p_values(k, n, 150, 300)
     monkeypatch.setattr(calls, "_SCIPY_MAX_TRIALS", 0)  # every contig through our own summation
     assert NULL.p_values(k, n, 150, 300) == pytest.approx(expected, rel=1e-6)
+
+
+def test_one_window_is_ranked_among_the_null_windows():
+    z = np.arange(100.0)  # null scores 0 ... 99; the threshold 90 passes 10 of them
+    cuts = {150: z + 50, 250: z + 5}  # cut windows score higher: padding makes them look viral
+    null = fit_null(z, 90.0, short=cuts)
+    assert null.rate == pytest.approx(11 / 101)
+    # whole windows: (1 + #null >= z) / 101; at the threshold exactly the rate
+    assert null.window_p_values(np.array([90.0, 95.0, 200.0]), np.full(3, 300), 300) == pytest.approx(
+        [11 / 101, 6 / 101, 1 / 101])
+    # a 260-bp record among the 250-bp cut (and the whole windows); a 100-bp one is below every cut
+    assert null.window_p_values(np.array([95.0, 95.0]), np.array([260, 100]), 300) == pytest.approx([11 / 101, 1.0])
+    # through p_values: one scored window gets its rank, never more than the count's p-value
+    p = null.p_values(np.array([1, 1, 0]), np.array([1, 1, 1]), 150, 300, np.array([300, 300, 300]),
+                      np.array([95.0, 90.0, 10.0]))
+    assert p == pytest.approx([6 / 101, 11 / 101, 1.0])
+    loaded = ContigNull.from_state(null.to_state())
+    assert np.array_equal(loaded.scores, null.scores) and np.array_equal(loaded.short_scores[150], cuts[150])

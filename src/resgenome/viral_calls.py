@@ -60,7 +60,8 @@ class Tally:
 
     n_scored: int = 0
     viral: int = 0
-    best: float = -np.inf
+    best: float = -np.inf  # calibrated probability
+    best_raw: float = -np.inf  # raw log-odds, for the p-value of a contig of one window
     total: float = 0.0
 
 
@@ -100,6 +101,7 @@ class WindowEvidence:
             tally.n_scored += int(scored.sum())
             tally.viral += int(np.sum(raw[scored] >= self.threshold))
             tally.best = max(tally.best, float(p[scored].max()))
+            tally.best_raw = max(tally.best_raw, float(raw[scored].max()))
             tally.total += float(p[scored].sum())
         return p
 
@@ -133,7 +135,7 @@ class ContigTable:
     def __init__(self, evidence: WindowEvidence, options: CallOptions, *, stride: int, window: int):
         self.evidence, self.options, self.stride, self.window = evidence, options, stride, window
         self.spool = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline="", encoding="utf-8")
-        self.k, self.n, self.length = array("q"), array("q"), array("q")
+        self.k, self.n, self.length, self.best = array("q"), array("q"), array("q"), array("d")
         self.record_index = array("q")
         self.calls: np.ndarray | None = None
 
@@ -148,6 +150,7 @@ class ContigTable:
         self.k.append(tally.viral)
         self.n.append(n)
         self.length.append(length)
+        self.best.append(tally.best_raw)
         self.record_index.append(index)
 
     def rule(self) -> CallRule:
@@ -160,7 +163,7 @@ class ContigTable:
         length = np.frombuffer(self.length, dtype=np.int64)
         if self.evidence.calibrated:
             result = contig_calls(k, n, length, self.evidence.null, self.rule(), stride=self.stride,
-                                  window=self.window)  # fmt: skip
+                                  window=self.window, best=np.frombuffer(self.best, dtype=np.float64))  # fmt: skip
         else:
             nan = np.full(len(k), np.nan)
             result = {"p_value": nan, "q_value": nan, "call": np.full(len(k), "no-call"),
