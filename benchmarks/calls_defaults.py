@@ -128,7 +128,7 @@ def rule_calls(zc_windows: list[np.ndarray], raw_windows: list[np.ndarray], fitt
     out["mean-log-odds"] = float(np.mean(norm.sf((mean_z - mu) * np.sqrt(n_eff) / sd) <= alpha))
     for cv in HETEROGENEITIES:
         p = ContigNull(null.threshold, null.n_null, null.n_above, cv).p_values(k, n, STRIDE, 300)
-        out[f"count-cv{cv:g}"] = float(np.mean(p <= alpha * (1 + 1e-9)))
+        out[f"count-cv{cv:g}"] = float(np.mean(p <= alpha * (1 + 1e-6)))
     return out
 
 

@@ -16,7 +16,8 @@ models, the held-out experiment for ``--split experiment`` models (trained witho
   contigs called viral (it must not fall with length), beside the old rule (viral when any window passes the
   threshold, i.e. the max of window scores);
 - the test windows as 300-bp records, called with ``--fdr 0.05`` and ``--fdr 0.10``: the realized false discovery
-  rate (non-viral among those called viral) beside the target.
+  rate (non-viral among those called viral) beside the target; and the same for 3-kb contigs (10 test windows of
+  one class joined) in an assembly-like mixture, 1,000 non-viral and 50 viral.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from calls_defaults import model_parts  # noqa: E402  (the split a model was tra
 LENGTH_WINDOWS = (1, 10, 100, 1000)  # 300 bp, 3 kb, 30 kb, 300 kb
 CONTIGS = {10: 1000, 100: 200, 1000: 50}  # contigs per length and class (300 bp: every test window once)
 FDR_TARGETS = (0.05, 0.10)
+MIXTURE = {"windows": 10, "non_viral": 1000, "viral": 50}  # 3-kb contigs, 5% of them viral
 
 
 def write_contigs(path: Path, codes: np.ndarray, picks: list[np.ndarray]) -> None:
@@ -82,12 +84,29 @@ def length_table(model: Path, codes: np.ndarray, y: np.ndarray, work: Path, seed
     return rows
 
 
-def fdr_table(model: Path, codes: np.ndarray, y: np.ndarray, work: Path) -> list[dict]:
+def fdr_table(model: Path, codes: np.ndarray, y: np.ndarray, work: Path, seed: int) -> dict[str, list[dict]]:
+    """Realized FDR at each target: on the test windows as 300-bp records, and on a mixture of 3-kb contigs."""
     fasta = work / "windows.fa"
     write_contigs(fasta, codes, [np.array([i]) for i in range(len(y))])
+    out = {"windows": _fdr_rows(model, fasta, y, work)}
+    rng = np.random.default_rng(seed + 1)
+    picks, labels = [], []
+    for label, name in ((0, "non_viral"), (1, "viral")):
+        pool = np.flatnonzero(y == label)
+        picks += list(rng.choice(pool, (MIXTURE[name], MIXTURE["windows"])))
+        labels += [label] * MIXTURE[name]
+    order = rng.permutation(len(picks))
+    fasta = work / "mixture.fa"
+    write_contigs(fasta, codes, [picks[i] for i in order])
+    print("  3-kb contigs, 5% viral:", flush=True)
+    out["contigs_3kb"] = _fdr_rows(model, fasta, np.array(labels)[order], work)
+    return out
+
+
+def _fdr_rows(model: Path, fasta: Path, y: np.ndarray, work: Path) -> list[dict]:
     out = []
     for target in FDR_TARGETS:
-        calls = call(model, fasta, work / f"fdr-{target}.tsv", fdr=target)
+        calls = call(model, fasta, work / f"{fasta.stem}-fdr-{target}.tsv", fdr=target)
         called = np.array([c["call"] == "viral" for c in calls])
         false = int(np.sum(called & (y == 0)))
         out.append({"target": target, "called": int(called.sum()), "false": false,
@@ -120,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
             if "lengths" in args.only:
                 entry["lengths"] = length_table(path, test.codes, test.labels, Path(work), args.seed)
             if "fdr" in args.only:
-                entry["fdr"] = fdr_table(path, test.codes, test.labels, Path(work))
+                entry["fdr"] = fdr_table(path, test.codes, test.labels, Path(work), args.seed)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")
 

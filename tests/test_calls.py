@@ -169,3 +169,14 @@ def test_one_window_is_ranked_among_the_null_windows():
     assert p == pytest.approx([6 / 101, 11 / 101, 1.0])
     loaded = ContigNull.from_state(null.to_state())
     assert np.array_equal(loaded.scores, null.scores) and np.array_equal(loaded.short_scores[150], cuts[150])
+
+
+@pytest.mark.parametrize("n_null, n_above", [(1155, 2), (2311, 8), (3954, 111)])
+def test_one_window_at_the_threshold_is_called_at_the_operating_point(n_null, n_above):
+    """p = r0 exactly for one viral-looking window (scipy's beta-binomial is off by ~1e-9 here), so the default
+    call takes it, whatever the heterogeneity."""
+    for cv in (0.0, 0.5, 1.0):
+        null = ContigNull(0.0, n_null, n_above, cv)
+        result = contig_calls(np.array([1]), np.array([1]), np.array([300]), null, CallRule(alpha=null.rate),
+                              stride=150, window=300)  # fmt: skip
+        assert result["p_value"][0] == null.rate and result["call"][0] == "viral"

@@ -209,6 +209,7 @@ class ContigNull:
             p[test] = binom.sf(K[test] - 1, trials[test], self.rate)
         else:
             p[test] = _betabinom_sf(K[test], trials[test], *ab)
+            p[test & (trials == 1)] = self.rate  # exactly: scipy's sf of one draw is off by ~1e-9
         p[(np.asarray(n) > 0) & (K == 0)] = 1.0
         if length is not None:
             padded = test & (np.asarray(length) < window)
@@ -331,8 +332,8 @@ def call_contigs(p: np.ndarray, q: np.ndarray, length: np.ndarray, n_scored: np.
     length, n_scored = np.asarray(length), np.asarray(n_scored)
     value, name = (q, "q") if rule.fdr is not None else (p, "p")
     cut, cut_name = (rule.fdr, "fdr") if rule.fdr is not None else (rule.alpha, "alpha")
-    # the operating point alpha is r0 itself: a 300-bp contig with one viral-looking window has p = r0 up to rounding
-    viral = np.asarray(value) <= cut * (1 + 1e-9)
+    # the operating point alpha is r0 itself: a contig with one viral-looking window has p = r0 up to rounding
+    viral = np.asarray(value) <= cut * (1 + 1e-6)
     calls = np.where(viral, "viral", "non-viral").astype(object)
     reasons = np.where(viral, f"{name}<={cut_name}", f"{name}>{cut_name}").astype(object)
     empty = n_scored == 0

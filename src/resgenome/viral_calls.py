@@ -130,11 +130,14 @@ def window_filter(max_n_fraction: float) -> Callable[[np.ndarray], np.ndarray]:
 
 
 class ContigTable:
-    """Contig rows spooled as records complete; the final table, with q-values and calls, after the last record."""
+    """Contig rows spooled as records complete; the final table, with q-values and calls, after the last record.
+
+    In memory per contig: five numbers (viral-looking and scored windows, length, best raw log-odds, input index),
+    40 bytes; the rows themselves wait in a temporary file that spills to disk past 8 MB."""
 
     def __init__(self, evidence: WindowEvidence, options: CallOptions, *, stride: int, window: int):
         self.evidence, self.options, self.stride, self.window = evidence, options, stride, window
-        self.spool = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline="", encoding="utf-8")
+        self.spool = None  # made by the first add: a per-window run never needs it
         self.k, self.n, self.length, self.best = array("q"), array("q"), array("q"), array("d")
         self.record_index = array("q")
         self.calls: np.ndarray | None = None
@@ -142,6 +145,8 @@ class ContigTable:
     def add(self, seq_id: str, index: int, length: int, n_windows: int, padded: bool, tally: Tally) -> None:
         """Spool one completed record: ``seq_id, length, n_windows, n_scored, viral_windows, viral_fraction`` and,
         after the columns computed at the end, ``score_max, score_mean, padded, record``."""
+        if self.spool is None:
+            self.spool = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline="", encoding="utf-8")
         n = tally.n_scored
         fraction = f"{tally.viral / n:.6f}" if n else "NA"
         best, mean = (f"{tally.best:.6f}", f"{tally.total / n:.6f}") if n else ("NA", "NA")
@@ -170,12 +175,13 @@ class ContigTable:
                       "reason": np.full(len(k), "uncalibrated-model")}  # fmt: skip
         self.calls = result["call"]
         out.write("\t".join(CONTIG_COLUMNS) + "\n")
-        self.spool.seek(0)
-        for line, p, q, call, reason in zip(self.spool, result["p_value"], result["q_value"], result["call"],
-                                            result["reason"]):  # fmt: skip
-            fields = line.rstrip("\n").split("\t")
-            out.write("\t".join(fields[:6] + [_number(p), _number(q), call, reason] + fields[6:]) + "\n")
-        self.spool.close()
+        if self.spool is not None:
+            self.spool.seek(0)
+            for line, p, q, call, reason in zip(self.spool, result["p_value"], result["q_value"], result["call"],
+                                                result["reason"]):  # fmt: skip
+                fields = line.rstrip("\n").split("\t")
+                out.write("\t".join(fields[:6] + [_number(p), _number(q), call, reason] + fields[6:]) + "\n")
+            self.spool.close()
         return {c: int(np.sum(self.calls == c)) for c in ("viral", "non-viral", "no-call")}
 
     def called(self) -> set[int]:
