@@ -113,6 +113,9 @@ class Calibration:
 
     @classmethod
     def from_state(cls, state: dict) -> "Calibration":
+        """From :meth:`to_state`'s dictionary; ValueError for a method this version does not know."""
+        if state["method"] not in (*METHODS, "none"):
+            raise ValueError(f"unknown calibration method {state['method']!r}")
         knots = {k: state[k].numpy() for k in ("knots_x", "knots_y") if k in state}
         return cls(state["method"], float(state["slope"]), float(state["intercept"]), knots.get("knots_x"),
                    knots.get("knots_y"), int(state.get("n_fit", 0)), int(state.get("n_positive", 0)))  # fmt: skip

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .calibration import Calibration
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.arrays import Transform
 from .data.encoding import encode, reverse_complement
@@ -160,6 +161,12 @@ class Predictor:
         self.threshold = threshold
         self.metadata = dict(metadata or {})
         self.source = source
+        if calibration is not None:  # never silently ignored: a calibration this version cannot read is refused
+            try:
+                Calibration.from_state(calibration["window"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise CheckpointError(f"{source}: carries a score calibration this resgenome cannot apply; upgrade"
+                                      " it") from None  # fmt: skip
         self.calibration = calibration
         if batch_size < 1:
             raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
