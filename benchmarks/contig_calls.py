@@ -18,6 +18,8 @@ models, the held-out experiment for ``--split experiment`` models (trained witho
 - the test windows as 300-bp records, called with ``--fdr 0.05`` and ``--fdr 0.10``: the realized false discovery
   rate (non-viral among those called viral) beside the target; and the same for 3-kb contigs (10 test windows of
   one class joined) in an assembly-like mixture, 1,000 non-viral and 50 viral.
+
+Ends with the README tables in markdown: each share is followed by the old rule's in parentheses.
 """
 
 from __future__ import annotations
@@ -118,6 +120,30 @@ def _fdr_rows(model: Path, fasta: Path, y: np.ndarray, work: Path) -> list[dict]
     return out
 
 
+def markdown(results: dict) -> str:
+    """The README tables: share called viral per length, and realized FDR per target."""
+    lines = ["| model (test data) | contigs | 300 bp | 3 kb | 30 kb | 300 kb | within 1.5x / never falls |",
+             "|---|---|---:|---:|---:|---:|---|"]  # fmt: skip
+    for name, entry in results.items():
+        rows = entry.get("lengths")
+        if not rows:
+            continue
+        for kind, label in (("non_viral", "non-viral"), ("viral", "viral")):
+            ours = " | ".join(f"{r[f'{kind}_called']:.4f} ({r[f'{kind}_max_rule']:.3f})" for r in rows)
+            check = (all(r["non_viral_within_1.5x"] for r in rows) if kind == "non_viral"
+                     else rows[0]["viral_never_falls"])  # fmt: skip
+            lines.append(f"| {name} ({entry['source']}) | {label} | {ours} | {'yes' if check else 'NO'} |")
+    lines += ["", "| model (test data) | records | target FDR | called viral | of which non-viral | realized FDR |"
+              " recall |", "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for name, entry in results.items():
+        for records, label in (("windows", "300-bp windows"), ("contigs_3kb", "3-kb contigs, 5% viral")):
+            for row in entry.get("fdr", {}).get(records, []):
+                fdr = "-" if row["realized_fdr"] is None else f"{row['realized_fdr']:.3f}"
+                lines.append(f"| {name} ({entry['source']}) | {label} | {row['target']:.2f} | {row['called']} | "
+                             f"{row['false']} | {fdr} | {row['recall']:.3f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", type=Path, required=True)
@@ -142,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
                 entry["fdr"] = fdr_table(path, test.codes, test.labels, Path(work), args.seed)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(markdown(results))
 
 
 if __name__ == "__main__":
