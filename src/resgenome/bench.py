@@ -41,6 +41,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .calibration import Calibration
+from .calls import ContigNull
 from .data.arrays import ArrayData
 from .data.encoding import VIRAL_LENGTH, one_hot
 from .data.tables import FEATURES
@@ -299,12 +301,19 @@ def write_random_fasta(path: Path, total_bases: int, record_bases: int = 2_000_0
 
 
 def write_random_resvg(path: Path, preset: str = "cpu", seed: int = 0) -> Path:
-    """A real viral checkpoint of ResVG at ``preset`` with random weights (threshold 0.5), as ``train`` writes."""
+    """A real viral checkpoint of ResVG at ``preset`` with random weights (threshold 0.5), as ``train`` writes.
+
+    Its calibration is the identity with a nominal contig null (1% of windows passing), not fitted on anything: it
+    is there so that timed runs go through the whole of ``predict viral``, p-values and calls included.
+    """
     prep = {"seq_length": VIRAL_LENGTH}
     config = get_task("viral").model_config("resvg", prep, preset)
     torch.manual_seed(seed)
+    nominal = {"method": "platt", "threshold": 0.0, "window": Calibration("platt", 1.0, 0.0).to_state(),
+               "contig_null": ContigNull(0.0, 999, 9).to_state(), "validation_viral": [0, 0]}  # fmt: skip
     predictor = Predictor("viral", "resvg", build_model("resvg", config), prep, config=config, threshold=0.5,
-                          metadata={"note": "random weights written by resgenome bench"}, device="cpu")  # fmt: skip
+                          metadata={"note": "random weights written by resgenome bench"},
+                          calibration={**nominal, "both_strands": dict(nominal)}, device="cpu")  # fmt: skip
     return predictor.save(path)
 
 

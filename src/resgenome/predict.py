@@ -435,7 +435,7 @@ def predict_viral(
         raise ResgenomeError("--fasta-out with --shard and --fdr: q-values need the whole run; merge the parts with"
                              " merge-predictions and call at the FDR there")  # fmt: skip
     predictor = Predictor.load(model_path, task="viral", device=device or "auto", batch_size=batch_size)
-    warn_if_uncalibrated(predictor.calibration, model_path)
+    warn_if_uncalibrated(predictor.calibration, model_path, both_strands)
     if not 1 <= stride <= predictor.window:
         raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
     model = {"name": predictor.model_name, "kind": predictor.kind, "training": predictor.metadata}

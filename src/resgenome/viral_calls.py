@@ -116,12 +116,15 @@ class WindowEvidence:
                 "validation_viral_windows_passing": self.validation_viral}  # fmt: skip
 
 
-def warn_if_uncalibrated(calibration: dict | None, path: str | os.PathLike) -> None:
-    """One warning for a model.pt that carries no calibration (see :class:`WindowEvidence`)."""
+def warn_if_uncalibrated(calibration: dict | None, path: str | os.PathLike, both_strands: bool = False) -> None:
+    """One warning for a model.pt that carries no calibration usable for this run (see :class:`WindowEvidence`)."""
     if calibration is None:
         warnings.warn(f"{path}: this model has no calibration (it predates calibrated calls): scores are the model's "
                       "own and contigs get no p-value and no call; add one with `resgenome calibrate`",
                       ModelWarning, stacklevel=2)  # fmt: skip
+    elif both_strands and "both_strands" not in calibration:
+        warnings.warn(f"{path}: this model's calibration has no part for --both-strands: contigs get no p-value and "
+                      "no call; run without --both-strands, or calibrate the model again", ModelWarning, stacklevel=2)
 
 
 def window_filter(max_n_fraction: float) -> Callable[[np.ndarray], np.ndarray]:
