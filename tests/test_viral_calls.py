@@ -289,3 +289,12 @@ def test_calibrate_adds_a_calibration_to_an_old_model_and_never_overwrites_it(tm
     fasta = write_fasta(tmp_path / "in.fa", {"a": blocks("v" * 4, np.random.default_rng(9))})
     rows = predict(tmp_path / "new.pt", fasta, tmp_path / "out.tsv")
     assert rows[0]["call"] in ("viral", "non-viral") and rows[0]["p_value"] != "NA"
+
+
+def test_a_calibration_without_a_both_strands_part_says_so(toy, tmp_path, capsys):
+    fasta = write_fasta(tmp_path / "in.fa", {"a": blocks("gg", np.random.default_rng(10))})
+    capsys.readouterr()
+    rows = predict(toy, fasta, tmp_path / "out.tsv", "--both-strands")
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--both-strands" in warnings[0]
+    assert (rows[0]["call"], rows[0]["reason"]) == ("no-call", "uncalibrated-model")
