@@ -21,7 +21,7 @@ from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.splits import Split
 from .errors import ResgenomeError
-from .io import atomic_open, check_writable_dir
+from .io import atomic_open, check_paths, check_writable_dir, open_output, refuse_overwriting_inputs
 from .metrics import best_f1_threshold, evaluate_scores
 from .models import build_model, classical
 from .tasks import get_task
@@ -62,11 +62,23 @@ def train_model(
     """
     task = get_task(task_name)
     rank, _ = distributed()
-    dataset = task.load(data) if isinstance(data, (str, os.PathLike)) else data
+    # the options first, before any data is read or folder made
+    is_neural = opts.model in task.neural_models
+    if not is_neural and opts.model not in task.classical_models:
+        known = ", ".join(task.neural_models + task.classical_models)
+        raise ResgenomeError(f"--model {opts.model}: not a model of the {task.name} task (choose {known})")
     split_name = opts.split or task.default_split
+    if split is None and split_name not in task.splits:
+        raise ResgenomeError(f"--split {split_name}: not a split of the {task.name} task ({', '.join(task.splits)})")
+    if out is not None and isinstance(data, (str, os.PathLike)):
+        refuse_overwriting_inputs({"--data": _input_files(task, data)}, {"--out": [Path(out) / f for f in RUN_FILES]})
+    dataset = task.load(data) if isinstance(data, (str, os.PathLike)) else data
     if split is None:
         split = task.make_split(dataset, split_name, opts.seed, holdout=opts.holdout)
     y = task.labels(dataset)
+    _check_classes(task, getattr(dataset, "source", data), y, split)
+    if hasattr(task, "check_training_rows"):
+        task.check_training_rows(dataset, split.train)
     if out is not None and rank == 0:
         out = check_writable_dir(out)
     if log:
@@ -74,10 +86,6 @@ def train_model(
     split_checks = task.check_split(dataset, split) if hasattr(task, "check_split") else {}
     if log and split_checks.get("message"):
         log(split_checks["message"])
-    is_neural = opts.model in task.neural_models
-    if not is_neural and opts.model not in task.classical_models:
-        known = ", ".join(task.neural_models + task.classical_models)
-        raise ResgenomeError(f"--model {opts.model}: not a model of the {task.name} task (choose {known})")
 
     train_set, val_set, test_set = (dataset.subset(split.train), dataset.subset(split.validation),
                                     dataset.subset(split.test))  # fmt: skip
@@ -168,6 +176,31 @@ def _f(x):
     return "n/a" if x is None else f"{x:.4f}"
 
 
+#: What a training run writes into its folder (figures besides), and what ``evaluate`` writes into its own.
+RUN_FILES = ("model.pt", "metrics.json", "history.csv", "test_scores.csv", "train_state.pt", "roc_pr.png",
+             "training_curves.png", "confusion.png")  # fmt: skip
+EVALUATE_FILES = ("metrics.json", "test_scores.csv", "curves.png")
+
+
+def _input_files(task, data) -> list:
+    """The files behind a ``--data`` argument that exist as given (for the same-file check; nothing is read)."""
+    if str(data) == "-" or Path(data).is_file():
+        return [data]
+    return [p for p in (Path(f"{data}_{part}.csv") for part in ("train", "validation", "test")) if p.is_file()]
+
+
+def _check_classes(task, source, y: np.ndarray, split: Split) -> None:
+    """Training needs both classes; so does validation, where the threshold and the early-stopping epoch are chosen."""
+    names = {0: task.negative, 1: task.positive}
+    for part, index, why in (("training", split.train, "a classifier needs examples of both"),
+                             ("validation", split.validation, "the threshold and the early-stopping epoch are chosen"
+                              " there and need both")):  # fmt: skip
+        present = np.unique(np.asarray(y)[index])
+        if len(present) < 2:
+            held = f"only one class ({names[int(present[0])]})" if len(present) else "no rows"
+            raise ResgenomeError(f"{source}: the {part} rows hold {held}; {why} (check the data or the split)")
+
+
 def load_model(path: str | os.PathLike, task: str | None = None):
     """(checkpoint dict, scorer) where scorer(dataset) -> probabilities of the positive class."""
     ckpt = load_checkpoint(path, task=task)
@@ -206,6 +239,8 @@ def evaluate_model(model_path, data, out, *, labels=None) -> dict:
         if ckpt["task"] != "viral":
             raise ResgenomeError("--labels is for FASTA data of the viral task")
         options["labels"] = labels
+    refuse_overwriting_inputs({"--model": model_path, "--data": _input_files(task, data), "--labels": labels},
+                              {"--out": [Path(out) / f for f in EVALUATE_FILES]})  # fmt: skip
     dataset = task.load(data, **options)
     out = check_writable_dir(out)
     scores = scorer(dataset)
@@ -227,7 +262,11 @@ def _load_options(ckpt) -> dict:
 
 
 def predict_table(model_path, input_path, output) -> int:
-    """``predict superenhancer``: score a table (Class optional), write chrom, start, end, score, label."""
+    """``predict superenhancer``: score a table (Class optional), write chrom, start, end, score, label.
+
+    ``input_path`` and ``output`` may be ``-`` (standard input / output); see :mod:`resgenome.io`.
+    """
+    check_paths({"--model": model_path, "--input": input_path}, {"--output": output})
     ckpt, scorer = load_model(model_path, task="superenhancer")
     task = get_task("superenhancer")
     table = task.load(input_path, require_labels=False, **_load_options(ckpt))
@@ -274,7 +313,7 @@ def write_scores(path, y, scores) -> None:
 
 def write_tsv(path, header, rows) -> int:
     n = 0
-    with atomic_open(path, "w", newline="") as handle:
+    with open_output(path, "w", newline="") as handle:
         handle.write("\t".join(header) + "\n")
         for row in rows:
             handle.write("\t".join(str(v) for v in row) + "\n")
