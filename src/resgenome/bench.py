@@ -26,9 +26,9 @@ The JSON shape (MFU as a fraction)::
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -41,8 +41,19 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data.sequences import VIRAL_LENGTH
+from .data.arrays import ArrayData
+from .data.encoding import VIRAL_LENGTH, one_hot
+from .data.tables import FEATURES
+from .errors import ResgenomeError
 from .io import atomic_open, check_writable_dir
+from .machine import bf16_native, load_average, probe
+from .models import build_model, flops_per_sample
+from .models.flops import meta_forward
+from .predict import predict_viral
+from .predictor import Predictor, pick_device
+from .runtime import tune_allocator
+from .tasks import get_task
+from .train import train_step
 
 #: Bytes per float32 element, the unit of the activation-traffic estimate.
 _FP32_BYTES = 4
@@ -120,9 +131,7 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, device: 
 
 # ------------------------------------------------------------------------------------------------- machine limits
 def bf16_supported(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 natively (see :func:`resgenome.train.bf16_native`)."""
-    from .train import bf16_native
-
+    """Whether ``device`` computes bf16 natively (see :func:`resgenome.machine.bf16_native`)."""
     return bf16_native(device)
 
 
@@ -162,9 +171,6 @@ def activation_bytes(model_name: str, config: dict) -> int:
     its activations leave the caches; a training sample moves about :data:`TRAIN_TRAFFIC_FACTOR` times as much.
     Shapes come from a forward pass on PyTorch's ``meta`` device, as in :func:`resgenome.models.flops_per_sample`.
     """
-    from .models import build_model
-    from .models.flops import meta_forward
-
     with torch.device("meta"):
         model = build_model(model_name, dict(config))
     model.eval()
@@ -187,22 +193,12 @@ def activation_bytes(model_name: str, config: dict) -> int:
 
 def _model_config(spec: ModelBench) -> dict:
     """The model config of ``spec``, from its task's own ``model_config`` (as ``train`` builds it)."""
-    from .data.tables import FEATURES
-
-    if spec.task == "superenhancer":
-        from .tasks.superenhancer import SuperEnhancerTask
-
-        return SuperEnhancerTask().model_config(spec.model, {"features": list(FEATURES)}, spec.preset)
-    from .tasks.viral import ViralTask
-
-    return ViralTask().model_config(spec.model, {"seq_length": VIRAL_LENGTH}, spec.preset)
+    prep = {"features": list(FEATURES)} if spec.task == "superenhancer" else {"seq_length": VIRAL_LENGTH}
+    return get_task(spec.task).model_config(spec.model, prep, spec.preset)
 
 
 def _dataset(spec: ModelBench, config: dict, n: int, generator: torch.Generator):
     """A random in-memory dataset in the trainer's format: (N, 1, F) float features, or (N, L) uint8 codes."""
-    from .data.sequences import one_hot
-    from .train import ArrayData
-
     y = torch.randint(0, 2, (n,), generator=generator)
     if spec.task == "superenhancer":
         return ArrayData(torch.randn(n, 1, config["n_features"], generator=generator), y)
@@ -215,10 +211,11 @@ def bench_model(
     spec: ModelBench, device: torch.device, peak_fp32: float, bandwidth: float, *, quick: bool = False,
     precision: str = "fp32",
 ) -> dict:
-    """Throughput, MFU, data share and activation traffic of one model; see the module docstring."""
-    from .models import build_model, flops_per_sample
-    from .train import train_step
+    """Throughput, MFU, data share and activation traffic of one model; see the module docstring.
 
+    Inference is timed as the model's own forward pass under :func:`torch.inference_mode` (what MFU is about), not
+    through the Predictor, whose end-to-end cost ``predict`` measures.
+    """
     steps, warmup = (_QUICK_STEPS, _QUICK_WARMUP) if quick else (spec.steps, spec.warmup)
     train_batch, infer_batch = (_QUICK_BATCH, _QUICK_BATCH) if quick else (spec.train_batch, spec.infer_batch)
     config = _model_config(spec)
@@ -303,18 +300,12 @@ def write_random_fasta(path: Path, total_bases: int, record_bases: int = 2_000_0
 
 def write_random_resvg(path: Path, preset: str = "cpu", seed: int = 0) -> Path:
     """A real viral checkpoint of ResVG at ``preset`` with random weights (threshold 0.5), as ``train`` writes."""
-    from .checkpoint import save_checkpoint
-    from .models import build_model
-    from .tasks.viral import ViralTask
-
-    config = ViralTask().model_config("resvg", {"seq_length": VIRAL_LENGTH}, preset)
+    prep = {"seq_length": VIRAL_LENGTH}
+    config = get_task("viral").model_config("resvg", prep, preset)
     torch.manual_seed(seed)
-    model = build_model("resvg", config)
-    return save_checkpoint(path, {
-        "task": "viral", "model": {"name": "resvg", "kind": "neural", "config": config},
-        "state": model.state_dict(), "preprocessing": {"seq_length": VIRAL_LENGTH}, "threshold": 0.5,
-        "training": {"note": "random weights written by resgenome bench"},
-    })  # fmt: skip
+    predictor = Predictor("viral", "resvg", build_model("resvg", config), prep, config=config, threshold=0.5,
+                          metadata={"note": "random weights written by resgenome bench"}, device="cpu")  # fmt: skip
+    return predictor.save(path)
 
 
 _PREDICT_CHILD = """
@@ -359,10 +350,6 @@ def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float
     ``infer_sps`` (windows/s of the cpu-preset ResVG from the model bench), when given, yields the compute bound:
     at the default stride of 150 each base is scored twice, so bases/s <= windows/s x stride.
     """
-    import inspect
-
-    from .predict import predict_viral
-
     stride = inspect.signature(predict_viral).parameters["stride"].default
     runs = []
     with tempfile.TemporaryDirectory(prefix="resgenome-bench-") as tmp:
@@ -384,29 +371,11 @@ def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float
 
 # ------------------------------------------------------------------------------------------------- machine
 def machine_info(device: torch.device) -> dict:
-    """CPU model, cores, PyTorch version and threads, relevant CPU flags, and the load average."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
-    info = {
-        "cpu": model, "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "cpu_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
-        "python": platform.python_version(), "device": str(device),
-        "load_average_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }  # fmt: skip
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
+    """CPU model, cores, PyTorch version and threads, relevant CPU flags, and the load average at the start
+    (:func:`resgenome.machine.probe`, under the keys bench.json has always used)."""
+    info = probe(device)
+    load = info.pop("load_average")
+    info["load_average_start"] = load[0] if load else None
     return info
 
 
@@ -432,10 +401,6 @@ def run_bench(
     predict : time ``predict_viral`` too.
     predict_mbp : input sizes for ``predict`` in Mbp (default 5; quick 0.02).
     """
-    from .errors import ResgenomeError
-    from .runtime import tune_allocator
-    from .train import pick_device
-
     tuned = tune_allocator()  # measure the process as `resgenome train` runs it
     say = log or (lambda _message: None)
     known = {**MODELS, **EXTRA_MODELS}
@@ -450,6 +415,38 @@ def run_bench(
     say(f"bench on {info['cpu']}, {info['usable_cores']} cores, torch {info['torch']}, "
         f"{info['torch_threads']} threads, load {info['load_average_start']:.2f}")  # fmt: skip
 
+    peak_fp32, peak_bf16, native_bf16, bandwidth = _machine_limits(target, quick, say)
+    results = {}
+    for name in names:
+        row = bench_model(known[name], target, peak_fp32, bandwidth["best"], quick=quick)
+        results[name] = row
+        say(f"{name}: train {row['train_samples_per_s']:.1f}/s (MFU {row['train_mfu']:.2f}), infer "
+            f"{row['infer_samples_per_s']:.1f}/s (MFU {row['infer_mfu']:.2f}), data share {row['data_share']:.3f}")
+    bf16_training, fp32_row = _bf16_training(results, target, peak_fp32, bandwidth["best"], native_bf16, quick)
+    say(f"bf16 training ({bf16_training['model']}): {bf16_training['train_speedup_vs_fp32']:.2f}x fp32")
+
+    predict_result = None
+    if predict:
+        sizes_mbp = predict_mbp or ([0.02] if quick else [5.0])
+        predict_result = bench_predict(sizes_mbp, target, fp32_row["infer_samples_per_s"])
+        say(f"predict viral: {predict_result['bases_per_s'] / 1e6:.3f} Mbp/s, peak RSS "
+            f"{predict_result['peak_rss_mb']:.0f} MB")  # fmt: skip
+    load = load_average()
+    info.update({"load_average_end": load[0] if load else None, "bench_seconds": time.perf_counter() - started,
+                 "quick": quick, "malloc_tuned": tuned})  # tune_allocator: large freed blocks stay in the heap
+    result = {
+        "peak_gflops": {"fp32": peak_fp32, "bf16": peak_bf16}, "bf16_supported": native_bf16,
+        "memory_gbps": bandwidth["best"], "memory": bandwidth, "models": results, "bf16_training": bf16_training,
+        "predict": predict_result, "machine": info,
+    }  # fmt: skip
+    with atomic_open(out, "w") as handle:
+        json.dump(result, handle, indent=2)
+        handle.write("\n")
+    return result
+
+
+def _machine_limits(target: torch.device, quick: bool, say) -> tuple[float, float, bool, dict]:
+    """(fp32 peak GFLOP/s, bf16 peak GFLOP/s, native bf16?, memory bandwidth) of ``target``."""
     cuda = target.type == "cuda"
     sizes = (512, 1024) if quick else ((4096, 8192) if cuda else (1024, 2048, 3072))
     repeats = 2 if quick else 5
@@ -462,20 +459,19 @@ def run_bench(
         f"({'native' if native_bf16 else 'no native bf16 on this device'})")  # fmt: skip
     bandwidth = memory_gbps(target, elements=(1 << 22) if quick else _BANDWIDTH_ELEMENTS, repeats=repeats)
     say(f"memory bandwidth: copy {bandwidth['copy']:.1f} GB/s, triad {bandwidth['triad']:.1f} GB/s")
+    return peak_fp32, peak_bf16, native_bf16, bandwidth
 
-    results = {}
-    for name in names:
-        row = bench_model(known[name], target, peak_fp32, bandwidth["best"], quick=quick)
-        results[name] = row
-        say(f"{name}: train {row['train_samples_per_s']:.1f}/s (MFU {row['train_mfu']:.2f}), infer "
-            f"{row['infer_samples_per_s']:.1f}/s (MFU {row['infer_mfu']:.2f}), data share {row['data_share']:.3f}")
 
-    # bf16 vs fp32 training on the cpu-preset ResVG: the goal's model, and cheap enough even in software bf16
+def _bf16_training(results: dict, target: torch.device, peak_fp32: float, bandwidth: float, native_bf16: bool,
+                   quick: bool) -> tuple[dict, dict]:  # fmt: skip
+    """bf16 vs fp32 training on the cpu-preset ResVG (the goal's model, and cheap enough even in software bf16);
+    returns the comparison and the fp32 row (measured here unless ``results`` has it)."""
+    known = {**MODELS, **EXTRA_MODELS}
     bf16_name = "resvg-cpu"
     # without native bf16 each step is several times slower: fewer repeats
     bf16_spec = known[bf16_name] if native_bf16 else replace(known[bf16_name], steps=3, warmup=1)
-    bf16 = bench_model(bf16_spec, target, peak_fp32, bandwidth["best"], quick=quick, precision="bf16")
-    fp32_row = results.get(bf16_name) or bench_model(known[bf16_name], target, peak_fp32, bandwidth["best"],
+    bf16 = bench_model(bf16_spec, target, peak_fp32, bandwidth, quick=quick, precision="bf16")
+    fp32_row = results.get(bf16_name) or bench_model(known[bf16_name], target, peak_fp32, bandwidth,
                                                      quick=quick)  # fmt: skip
     bf16_training = {
         "model": bf16_name, "supported": native_bf16,
@@ -483,33 +479,7 @@ def run_bench(
         "train_speedup_vs_fp32": bf16["train_samples_per_s"] / fp32_row["train_samples_per_s"],
         "infer_speedup_vs_fp32": bf16["infer_samples_per_s"] / fp32_row["infer_samples_per_s"],
     }  # fmt: skip
-    say(f"bf16 training ({bf16_name}): {bf16_training['train_speedup_vs_fp32']:.2f}x fp32")
-
-    predict_result = None
-    if predict:
-        sizes_mbp = predict_mbp or ([0.02] if quick else [5.0])
-        predict_result = bench_predict(sizes_mbp, target, fp32_row["infer_samples_per_s"])
-        say(f"predict viral: {predict_result['bases_per_s'] / 1e6:.3f} Mbp/s, peak RSS "
-            f"{predict_result['peak_rss_mb']:.0f} MB")  # fmt: skip
-
-    info["load_average_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    info["bench_seconds"] = time.perf_counter() - started
-    info["quick"] = quick
-    info["malloc_tuned"] = tuned  # runtime.tune_allocator: large freed blocks stay in the heap
-    result = {
-        "peak_gflops": {"fp32": peak_fp32, "bf16": peak_bf16},
-        "bf16_supported": native_bf16,
-        "memory_gbps": bandwidth["best"],
-        "memory": bandwidth,
-        "models": results,
-        "bf16_training": bf16_training,
-        "predict": predict_result,
-        "machine": info,
-    }
-    with atomic_open(out, "w") as handle:
-        json.dump(result, handle, indent=2)
-        handle.write("\n")
-    return result
+    return bf16_training, fp32_row
 
 
 def markdown_table(result: dict) -> str:

@@ -626,8 +626,9 @@ def output_folder(path: str | os.PathLike, *, keep: Callable[[Path, BaseExceptio
 
 # ================================================================================================================
 # Signals
-class Interrupted(BaseException):
-    """SIGTERM or SIGINT arrived: unwinds like KeyboardInterrupt, so every ``with`` block cleans up on the way out.
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived: unwinds as a KeyboardInterrupt (so every ``with`` block cleans up on the way out,
+    and code that stops cleanly on Ctrl-C, such as Snakemake's, does so on SIGTERM too).
 
     ``exit_code`` is 128 + the signal number (143, 130), as a shell reports a process killed by it.
     """

@@ -1,15 +1,21 @@
 """Score real samples with a viral model: contigs of any length, streamed, windowed, batched across records.
 
-A contig is cut into model-length windows, exactly those of :func:`resgenome.data.sequences.windows` on the whole
+A contig is cut into model-length windows, exactly those of :func:`resgenome.data.encoding.windows` on the whole
 sequence; windows of consecutive records fill one batch; a contig's score is the max (and mean) of its windows'
 scores. Memory stays flat whatever the file or record size: a FASTA record is read in pieces of
-:data:`~resgenome.data.sequences.PIECE_BASES` bases (:func:`~resgenome.data.sequences.iter_fasta_pieces`), its
-windows are cut and scored as the pieces arrive with only the last window's worth of bases carried from one piece to
-the next, and a row is written as soon as its record is complete. With ``skip_invalid`` the per-window rows of the
-record being read wait in a temporary file that spills to disk, since an illegal character late in the record must
-drop them all. Every row carries the record's index in the input (``record``), so the parts written with
-``shard=(i, n)`` merge back into the unsharded output (:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is
-read whole. The input is read once, front to back (``-`` = standard input, any compression of :mod:`resgenome.io`).
+:data:`~resgenome.data.readers.PIECE_BASES` bases (:func:`~resgenome.data.readers.iter_fasta_pieces`), its
+windows are cut (:class:`~resgenome.data.encoding.WindowCutter`) and scored as the pieces arrive with only the last
+window's worth of bases carried from one piece to the next, and a row is written as soon as its record is complete.
+With ``skip_invalid`` the per-window rows of the record being read wait in a temporary file that spills to disk,
+since an illegal character late in the record must drop them all. Every row carries the record's index in the input
+(``record``), so the parts written with ``shard=(i, n)`` merge back into the unsharded output
+(:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is read whole. The input is read once, front to back
+(``-`` = standard input, any compression :mod:`resgenome.io` reads).
+
+One run is a :class:`ViralPrediction`: it reads pieces, hands each record's bases to a scoring path and writes the
+rows of the records the path reports complete. The path used today, :class:`PerWindowScoring`, scores every
+window by itself through the :class:`~resgenome.predictor.Predictor`; another path (e.g. one computing all the
+windows of a piece at once) plugs in beside it with the same methods.
 
 A shard part starts with a shard line — ``#resgenome-shard``, ``i/n``, the input's size and sha256 (of the bytes as
 stored, hashed as they are read), the model file's sha256 and the settings that change the rows — and
@@ -31,20 +37,21 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from tqdm.auto import tqdm
 
-from .data import sequences
-from .data.sequences import RecordPiece, SequenceSet
+from .data import readers
+from .data.encoding import CODE_N, WindowCutter
+from .data.readers import RecordPiece
 from .errors import InputError, ResgenomeError
 from .io import Input, check_paths, is_stdio, open_input, open_output
+from .predictor import Predictor
 from .runtime import tune_allocator
-from .train import pick_device
 
 CONTIG_COLUMNS = ["seq_id", "length", "n_windows", "score", "score_mean", "label", "padded", "record"]
 WINDOW_COLUMNS = ["seq_id", "start", "end", "score", "record"]
 SKIPPED_COLUMNS = ["seq_id", "reason", "record"]
 _WINDOWS_PER_CHUNK = 4096  # windows handed to the batcher at a time (views of the piece: no copy is made)
-_PIECE_BASES = sequences.PIECE_BASES  # bases read from a FASTA record at a time; tests make it tiny
+_PIECE_BASES = readers.PIECE_BASES  # bases read from a FASTA record at a time; tests make it tiny
 _SPOOL_BYTES = 1 << 20  # per-window rows of an unfinished record kept in memory before spilling to disk
 SHARD_TAG = "#resgenome-shard"
 _INPUT_EXPECTED = "a FASTA file (plain, gzip, bzip2 or xz) or a ViraMiner CSV"
@@ -82,61 +89,18 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def _pieces(path: Input, select: Callable[[int], bool], skip_invalid: bool) -> Iterator[RecordPiece]:
-    """The records ``select`` accepts, as pieces in input order (see :func:`sequences.iter_fasta_pieces`).
+    """The records ``select`` accepts, as pieces in input order (see :func:`~resgenome.data.readers.iter_fasta_pieces`).
 
     Records of other shards are passed over unchecked: each record's problems are reported by the shard owning it.
     A ViraMiner CSV is read whole and each row is one piece.
     """
-    if sequences.is_fasta(path):
-        yield from sequences.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid)
+    if readers.is_fasta(path):
+        yield from readers.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid)
         return
-    table = sequences.read_viral_csv(path, length=None)
+    table = readers.read_viral_csv(path, length=None)
     for index, seq_id in enumerate(table.ids):
         if select(index):
             yield RecordPiece(seq_id, index, 0, table.codes[index], last=True)
-
-
-class _WindowCutter:
-    """Cuts the windows of one record from its pieces as they arrive.
-
-    The starts and contents are those of :func:`sequences.windows` on the whole record (0, stride, 2*stride, ...,
-    then one aligned to the end, or one N-padded window for a short record), but only the last ``window`` bases are
-    carried from one piece to the next: enough for the next window on the stride grid and for the final one.
-    """
-
-    def __init__(self, window: int, stride: int):
-        self.window, self.stride = window, stride
-        self.tail = np.empty(0, dtype=np.uint8)  # the last `window` bases read, or all of them while fewer
-        self.length = 0  # bases read
-        self.next_start = 0  # the first start on the stride grid not yet cut
-        self.n_windows = 0
-
-    def add(self, codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(windows, starts)`` of the grid windows these bases complete: shapes (W, window) and (W,), W at most
-        :data:`_WINDOWS_PER_CHUNK`. The windows are views of a scratch array, valid until the next call."""
-        seq = np.concatenate([self.tail, codes])
-        offset = self.length - len(self.tail)  # record position of seq[0]
-        self.length += len(codes)
-        self.tail = seq[-self.window :].copy()  # a copy, so that seq can be freed
-        first, stop = self.next_start, self.length - self.window + 1  # starts below stop have all their bases
-        if stop <= first:
-            return
-        n = (stop - 1 - first) // self.stride + 1
-        self.next_start, self.n_windows = first + n * self.stride, self.n_windows + n
-        view = sliding_window_view(seq, self.window)
-        step = self.stride * _WINDOWS_PER_CHUNK
-        for lo in range(first, stop, step):
-            starts = np.arange(lo, min(lo + step, stop), self.stride)
-            yield view[starts[0] - offset : starts[-1] - offset + 1 : self.stride], starts
-
-    def finish(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """After the last piece: the closing window and its start, shapes (1, window) and (1,), or None when the grid
-        already ends with the record."""
-        if self.length >= self.window and (self.length - self.window) % self.stride == 0:
-            return None
-        cut, _, _ = sequences.windows(self.tail, self.window, self.stride)
-        self.n_windows += 1
-        return cut, np.array([max(self.length - self.window, 0)])
 
 
 class _Batcher:
@@ -198,6 +162,163 @@ class _Batcher:
             yield self.pending.popleft()
 
 
+class PerWindowScoring:
+    """The per-window scoring path: each record's windows are cut on the stride grid as its bases arrive
+    (:class:`~resgenome.data.encoding.WindowCutter`), batched across consecutive records (:class:`_Batcher`) and
+    scored by ``score`` one batch at a time.
+
+    Every method that can complete records returns an iterator over them, in input order.
+    """
+
+    def __init__(self, score: Callable[[np.ndarray], np.ndarray], window: int, stride: int, batch_size: int,
+                 on_windows: Callable[[_Record, np.ndarray, np.ndarray], None] | None = None):  # fmt: skip
+        self.window, self.stride = window, stride
+        self.batcher = _Batcher(score, batch_size, window, on_windows)
+        self.cutter: WindowCutter | None = None  # the current record's, made by start()
+
+    def start(self, record: _Record) -> None:
+        """A new record begins."""
+        self.cutter = WindowCutter(self.window, self.stride, _WINDOWS_PER_CHUNK)
+
+    def add(self, record: _Record, codes: np.ndarray) -> Iterator[_Record]:
+        """The next bases of ``record``: its windows they complete go into the batch."""
+        for cut, starts in self.cutter.add(codes):
+            yield from self.batcher.add(record, cut, starts)
+
+    def finish(self, record: _Record) -> Iterator[_Record]:
+        """``record`` has no more bases: its closing window goes into the batch; once the returned iterator is
+        exhausted, ``record.n_windows`` and ``record.padded`` are set."""
+        closing = self.cutter.finish()
+        if closing is not None:
+            yield from self.batcher.add(record, *closing)
+        record.n_windows, record.padded = self.cutter.n_windows, record.length < self.window
+
+    def drop(self, record: _Record) -> None:
+        """``record`` turned out invalid: forget its windows."""
+        self.batcher.drop(record)
+
+    def ready(self) -> Iterator[_Record]:
+        return self.batcher.ready()
+
+    def flush(self) -> Iterator[_Record]:
+        """Score what is left in the batch (at the end of the input)."""
+        return self.batcher.flush()
+
+
+class ViralPrediction:
+    """One ``predict viral`` run: pieces in, rows out (see the module docstring and :func:`predict_viral`)."""
+
+    def __init__(self, predictor: Predictor, input_path: str | os.PathLike, output: Path, *, stride: int,
+                 per_window: bool, both_strands: bool, shard: tuple[int, int] | None, skip_invalid: bool,
+                 progress: bool, shard_line: "_ShardLine | None" = None):  # fmt: skip
+        self.predictor, self.path, self.output = predictor, input_path, output
+        self.name = str(input_path)  # the input's name in messages, once it is open
+        self.shard_line = shard_line
+        self.window = predictor.window
+        self.per_window, self.both_strands, self.skip_invalid = per_window, both_strands, skip_invalid
+        self.shard, self.progress = shard, progress
+        self.stats = {"records": 0, "windows": 0, "skipped": 0, "viral": 0, "bases": 0, "output": str(output)}
+        self.scoring = PerWindowScoring(self.score, self.window, stride, predictor.batch_size,
+                                        self.write_windows if per_window else None)  # fmt: skip
+        self.out = self.skipped = self.spool = None
+
+    def score(self, codes: np.ndarray) -> np.ndarray:
+        """Probabilities of a batch of windows, (W, window) uint8 -> (W,) float64."""
+        return self.predictor.score_windows(codes, both_strands=self.both_strands)
+
+    def run(self) -> dict:
+        """Read, score and write everything; returns the counts (records, windows, skipped, viral, bases)."""
+        mine = (lambda k: k % self.shard[1] == self.shard[0]) if self.shard else (lambda k: True)
+        with ExitStack() as stack:
+            source = stack.enter_context(open_input(self.path, _INPUT_EXPECTED, digest=self.shard is not None))
+            self.name = source.name
+            self._open_outputs(stack)
+            bar = stack.enter_context(_progress(self.progress))
+            record: _Record | None = None
+            for piece in _pieces(source, mine, self.skip_invalid):
+                if record is None or piece.index != record.index:
+                    record = _Record(piece.index, piece.record)
+                    self.scoring.start(record)
+                bar.update(len(piece.codes))
+                self.add_piece(record, piece)
+            self.write_records(self.scoring.flush())
+            if self.shard_line:  # the input has been read to its end: its size and digest complete the shard line
+                for handle in filter(None, (self.out, self.skipped)):
+                    self.shard_line.complete(handle, *source.digest())
+        return self.stats
+
+    def _open_outputs(self, stack: ExitStack) -> None:
+        """The output (and with ``skip_invalid`` the skipped-records file and the spool), each through
+        :func:`~resgenome.io.open_output` (a file atomically); a shard part starts with its shard line."""
+        self.out = stack.enter_context(open_output(self.output, "w", newline=""))
+        if self.shard_line:
+            self.out.write(self.shard_line.placeholder())
+        self.out.write("\t".join(WINDOW_COLUMNS if self.per_window else CONTIG_COLUMNS) + "\n")
+        if self.skip_invalid:
+            skipped_path = self.output.with_name(self.output.name + ".skipped.tsv")
+            self.skipped = stack.enter_context(open_output(skipped_path, "w", newline=""))
+            if self.shard_line:
+                self.skipped.write(self.shard_line.placeholder())
+            self.skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
+        if self.per_window and self.skip_invalid:
+            self.spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
+
+    def add_piece(self, record: _Record, piece: RecordPiece) -> None:
+        """Score the bases of one piece; at the record's last piece, close it and write what is complete."""
+        if piece.error is not None:
+            self.skip(record, piece.error)
+            return
+        record.length += len(piece.codes)  # before its windows are scored: a padded window's end needs it
+        record.informative = record.informative or bool((piece.codes < CODE_N).any())
+        if piece.last and not record.informative:  # a score of N padding alone would read like a call
+            error = InputError(f"{self.name}: record {record.seq_id!r} (record {record.index + 1}) has no A, C, G or"
+                               " T, only N: there is nothing to score")  # fmt: skip
+            if not self.skip_invalid:
+                raise error
+            self.skip(record, error)
+            return
+        self.write_records(self.scoring.add(record, piece.codes))
+        if not piece.last:
+            return
+        self.write_records(self.scoring.finish(record))
+        if self.spool is not None:
+            _drain(self.spool, self.out)
+        self.stats["bases"] += record.length
+        self.write_records(self.scoring.ready())
+
+    def skip(self, record: _Record, error: ResgenomeError) -> None:
+        """Drop an invalid record (and its windows already scored) and list it in the skipped-records file."""
+        self.scoring.drop(record)
+        if self.spool is not None:
+            _drain(self.spool, None)
+        self.stats["skipped"] += 1
+        reason = str(error).removeprefix(f"{self.name}: ").replace("\t", " ")
+        self.skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
+
+    def write_windows(self, record: _Record, starts: np.ndarray, scores: np.ndarray) -> None:
+        """Per-window rows, as soon as they are scored."""
+        ends = np.minimum(starts + self.window, record.length)
+        rows = "".join(f"{record.seq_id}\t{a}\t{b}\t{p:.6f}\t{record.index}\n"
+                       for a, b, p in zip(starts.tolist(), ends.tolist(), scores.tolist()))  # fmt: skip
+        # the record still being read may yet turn out invalid: its rows wait in the spool
+        (self.spool if self.spool is not None and record.n_windows is None else self.out).write(rows)
+
+    def write_records(self, records: Iterator[_Record]) -> None:
+        """Count each completed record and, unless per window, write its contig row."""
+        threshold = self.predictor.threshold
+        for record in records:
+            self.stats["records"] += 1
+            self.stats["windows"] += record.n_windows
+            if record.best >= threshold:
+                self.stats["viral"] += 1
+            if self.per_window:
+                continue  # its windows were written as they were scored
+            label = "viral" if record.best >= threshold else "non-viral"
+            mean = record.total / record.n_windows
+            self.out.write(f"{record.seq_id}\t{record.length}\t{record.n_windows}\t{record.best:.6f}\t{mean:.6f}\t"
+                           f"{label}\t{int(record.padded)}\t{record.index}\n")  # fmt: skip
+
+
 def predict_viral(
     model_path: str | os.PathLike,
     input_path: str | os.PathLike,
@@ -224,6 +345,7 @@ def predict_viral(
         (:data:`WINDOW_COLUMNS`; start 0-based, end exclusive). ``-`` is standard output. A file is written
         atomically (nothing on error); see :func:`resgenome.io.open_output` for streams and links.
     both_strands : score each window and its reverse complement and average the two.
+    batch_size : windows per forward pass (scores depend on it in the last bits, as batching does everywhere).
     shard : ``"i/n"``: score only records k with ``k % n == i``; :func:`merge_predictions` joins the parts.
     skip_invalid : skip records with an illegal character, without sequence or without a single A, C, G or T (only
         N: nothing to score), list them in ``OUTPUT.skipped.tsv`` (seq_id, reason, record); without it the first such
@@ -234,8 +356,6 @@ def predict_viral(
     -------
     dict with records, windows, skipped, viral, bases, output.
     """
-    from .pipeline import load_model
-
     skipped_path = None if is_stdio(output) else Path(output).with_name(Path(output).name + ".skipped.tsv")
     if skip_invalid and skipped_path is None:
         raise ResgenomeError("--skip-invalid writes OUTPUT.skipped.tsv beside the output: give --output a file name")
@@ -243,120 +363,24 @@ def predict_viral(
     check_paths({"--model": model_file, "--input": input_path},
                 {"--output": output, "--output (skipped list)": skipped_path if skip_invalid else None})  # fmt: skip
     tune_allocator()
-    ckpt, scorer = load_model(model_path, task="viral")
-    window = int(ckpt["preprocessing"]["seq_length"])
-    if not 1 <= stride <= window:
-        raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {window}")
     if batch_size < 1:
         raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
-    threshold = float(ckpt["threshold"])
+    predictor = Predictor.load(model_path, task="viral", device=device or "auto", batch_size=batch_size)
+    if not 1 <= stride <= predictor.window:
+        raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
     shard = parse_shard(shard)
-    settings = (f"window={window},stride={stride},per_window={int(per_window)},both_strands={int(both_strands)},"
-                f"skip_invalid={int(skip_invalid)}")  # fmt: skip
     shard_line = None
     if shard is not None:
         if is_stdio(output) or _is_stream(output):
             raise ResgenomeError("--shard writes a part for merge-predictions, whose first line is completed once the"
                                  " input is read: give --output a file name")  # fmt: skip
+        settings = (f"window={predictor.window},stride={stride},per_window={int(per_window)},"
+                    f"both_strands={int(both_strands)},skip_invalid={int(skip_invalid)}")  # fmt: skip
         shard_line = _ShardLine(shard, _sha256(model_file), settings)
-    path = Path(input_path)
-    kwargs = {}
-    if ckpt["model"]["kind"] == "neural":
-        target = pick_device(device or "auto")
-        scorer.model.to(target)  # predict_logits moves the batches, not the model
-        kwargs = {"device": target, "batch_size": batch_size}
-
-    def score(codes: np.ndarray) -> np.ndarray:
-        batch = SequenceSet([""] * len(codes), codes, None, str(path))
-        p = scorer(batch, **kwargs)
-        if both_strands:
-            rc = SequenceSet(batch.ids, sequences.reverse_complement(codes), None, str(path))
-            p = (p + scorer(rc, **kwargs)) / 2
-        return np.asarray(p, dtype=np.float64)
-
-    mine = (lambda k: k % shard[1] == shard[0]) if shard else (lambda k: True)
-    stats = {"records": 0, "windows": 0, "skipped": 0, "viral": 0, "bases": 0, "output": str(output)}
-
-    def write_windows(record: _Record, starts: np.ndarray, scores: np.ndarray) -> None:
-        ends = np.minimum(starts + window, record.length)
-        rows = "".join(f"{record.seq_id}\t{a}\t{b}\t{p:.6f}\t{record.index}\n"
-                       for a, b, p in zip(starts.tolist(), ends.tolist(), scores.tolist()))  # fmt: skip
-        # the record still being read may yet turn out invalid: its rows wait in the spool
-        (spool if spool is not None and record.n_windows is None else out).write(rows)
-
-    def write(handle, record: _Record) -> None:
-        stats["records"] += 1
-        stats["windows"] += record.n_windows
-        if record.best >= threshold:
-            stats["viral"] += 1
-        if per_window:
-            return  # its windows were written as they were scored
-        label = "viral" if record.best >= threshold else "non-viral"
-        mean = record.total / record.n_windows
-        handle.write(f"{record.seq_id}\t{record.length}\t{record.n_windows}\t{record.best:.6f}\t{mean:.6f}\t"
-                     f"{label}\t{int(record.padded)}\t{record.index}\n")  # fmt: skip
-
-    with ExitStack() as stack:
-        source = stack.enter_context(open_input(input_path, _INPUT_EXPECTED, digest=shard is not None))
-        name = source.name
-        out = stack.enter_context(open_output(output, "w", newline=""))
-        batcher = _Batcher(score, batch_size, window, write_windows if per_window else None)
-        if shard_line:
-            out.write(shard_line.placeholder())
-        out.write("\t".join(WINDOW_COLUMNS if per_window else CONTIG_COLUMNS) + "\n")
-        skipped = stack.enter_context(open_output(skipped_path, "w", newline="")) if skip_invalid else None
-        if skipped:
-            if shard_line:
-                skipped.write(shard_line.placeholder())
-            skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
-        spool = None
-        if per_window and skip_invalid:
-            spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
-        bar = stack.enter_context(_progress(progress))
-        record: _Record | None = None
-        for piece in _pieces(source, mine, skip_invalid):
-            if record is None or piece.index != record.index:
-                record, cutter = _Record(piece.index, piece.record), _WindowCutter(window, stride)
-            bar.update(len(piece.codes))
-            error = piece.error
-            if error is None:
-                record.length += len(piece.codes)  # before its windows are scored: a padded window's end needs it
-                record.informative = record.informative or bool((piece.codes < sequences.CODE_N).any())
-                if piece.last and not record.informative:  # a score of padding alone would look like a call
-                    error = InputError(f"{name}: record {record.seq_id!r} (record {record.index + 1}) has no A, C, G"
-                                       " or T, only N: there is nothing to score")  # fmt: skip
-                    if not skip_invalid:
-                        raise error
-            if error is not None:
-                batcher.drop(record)
-                if spool is not None:
-                    _drain(spool, None)
-                stats["skipped"] += 1
-                reason = str(error).removeprefix(f"{name}: ").replace("\t", " ")
-                skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
-                continue
-            for cut, starts in cutter.add(piece.codes):
-                for done in batcher.add(record, cut, starts):
-                    write(out, done)
-            if not piece.last:
-                continue
-            closing = cutter.finish()
-            if closing is not None:
-                for done in batcher.add(record, *closing):
-                    write(out, done)
-            record.n_windows, record.padded = cutter.n_windows, record.length < window
-            if spool is not None:
-                _drain(spool, out)
-            stats["bases"] += record.length
-            for done in batcher.ready():
-                write(out, done)
-        for done in batcher.flush():
-            write(out, done)
-        if shard_line:  # the input has been read to its end: its size and digest complete the shard line
-            shard_line.complete(out, *source.digest())
-            if skipped:
-                shard_line.complete(skipped, *source.digest())
-    return stats
+    run = ViralPrediction(predictor, input_path, Path(output), stride=stride, per_window=per_window,
+                          both_strands=both_strands, shard=shard, skip_invalid=skip_invalid, progress=progress,
+                          shard_line=shard_line)  # fmt: skip
+    return run.run()
 
 
 def _model_file(model_path: str | os.PathLike) -> Path:
@@ -427,8 +451,6 @@ class _NoBar:
 def _progress(enabled: bool):
     if not enabled:
         return _NoBar()
-    from tqdm.auto import tqdm
-
     # disable=None: drawn only on a terminal, so logs and tests stay clean
     return tqdm(desc="scoring", unit="bp", unit_scale=True, disable=None, dynamic_ncols=True, leave=False)
 
