@@ -550,6 +550,14 @@ def test_merge_refuses_a_foreign_shard(world, run, tmp_path, foreign):
     refused_untouched(run, tmp_path, argv, r"stranger\.tsv")
 
 
+def test_merge_accepts_parts_read_from_a_plain_and_a_compressed_copy(world, run, tmp_path):
+    (tmp_path / "in.fa.xz").write_bytes(lzma.compress(world.fasta.read_bytes()))
+    assert run(*predict_viral(world, tmp_path / "in.fa.xz", tmp_path / "p1.tsv", "--shard", "1/3")).code == 0
+    res = run("merge-predictions", "--output", tmp_path / "m.tsv", world.parts[0], tmp_path / "p1.tsv", world.parts[2])
+    assert res.code == 0, res.err
+    assert (tmp_path / "m.tsv").read_bytes() == reference_rows(world)
+
+
 def test_merge_refuses_a_file_that_is_not_a_shard(world, run, tmp_path):
     argv = ["merge-predictions", "--output", tmp_path / "m.tsv", world.reference]
     refused_untouched(run, tmp_path, argv, r"all\.tsv.*shard")

@@ -117,7 +117,7 @@ class _Peekable(io.RawIOBase):
 
 
 class _Tally(io.RawIOBase):
-    """Counts (and optionally hashes) the raw bytes read, for the identity of an input read as a stream."""
+    """Counts (and optionally hashes) the bytes read, for the identity of an input read as a stream."""
 
     def __init__(self, raw, digest: bool) -> None:
         super().__init__()
@@ -188,8 +188,7 @@ class Input:
     def __init__(self, raw, name: str, *, owns_raw: bool, digest: bool = False) -> None:
         self.name = name
         self._raw, self._owns_raw, self._users = raw, owns_raw, 1
-        self._tally = _Tally(raw, digest)
-        head = _Peekable(self._tally)
+        head = _Peekable(raw)
         magic = self._guarded(lambda: head.peek(_SNIFF))
         self.compression = None
         content = head
@@ -198,7 +197,9 @@ class Input:
                 self.compression = kind
                 content = _Decoded(opener(head), name, kind)
                 break
-        self._content = _Peekable(content)
+        # the content is what is counted and hashed: the same sequences read plain or compressed are the same input
+        self._tally = _Tally(content, digest)
+        self._content = _Peekable(self._tally)
         self._check_format()
 
     # ---------------------------------------------------------------------------------------------- reading
@@ -218,13 +219,13 @@ class Input:
         return io.TextIOWrapper(io.BufferedReader(self._content), encoding=encoding, newline="")
 
     def digest(self) -> tuple[int, str]:
-        """``(size, sha256 hex)`` of the raw bytes (as stored, before decompression), reading what is left of them.
+        """``(size, sha256 hex)`` of the whole content (decompressed), reading what is left of it.
 
         Only for an input opened with ``digest=True``.
         """
         if self._tally.sha256 is None:
             raise RuntimeError("open_input(..., digest=True) is needed for digest()")
-        self._guarded(lambda: self._tally.read())  # anything after the end of the compressed data counts too
+        self._guarded(lambda: self._tally.read())  # a reader may stop early; the identity covers everything
         return self._tally.size, self._tally.sha256.hexdigest()
 
     def _guarded(self, action: Callable):

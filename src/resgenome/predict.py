@@ -17,8 +17,8 @@ rows of the records the path reports complete. The path used today, :class:`PerW
 window by itself through the :class:`~resgenome.predictor.Predictor`; another path (e.g. one computing all the
 windows of a piece at once) plugs in beside it with the same methods.
 
-A shard part starts with a shard line — ``#resgenome-shard``, ``i/n``, the input's size and sha256 (of the bytes as
-stored, hashed as they are read), the model file's sha256 and the settings that change the rows — and
+A shard part starts with a shard line — ``#resgenome-shard``, ``i/n``, the input's size and sha256 (of its content,
+decompressed, hashed as it is read), the model file's sha256 and the settings that change the rows — and
 :func:`merge_predictions` refuses a set of parts that is not exactly shards 0 to n-1 of one input, model and settings.
 """
 
