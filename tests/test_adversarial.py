@@ -670,6 +670,18 @@ def test_odd_reproduce_seeds_name_the_option(run, tmp_path, value):
     refused_untouched(run, tmp_path, argv, r"--seeds")
 
 
+@pytest.mark.parametrize("command", ["train", "predict", "bench"])
+def test_cuda_without_a_gpu_is_refused_at_once(world, run, tmp_path, command):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    argv = {"train": ["train", "superenhancer", "--data", world.table, "--model", "ressen", "--out", tmp_path / "o"],
+            "predict": predict_viral(world, world.fasta, tmp_path / "o.tsv"),
+            "bench": ["bench", "--out", tmp_path / "b" / "b.json", "--quick"]}[command]  # fmt: skip
+    refused_untouched(run, tmp_path, [*argv, "--device", "cuda"], r"--device")
+
+
 def test_unknown_model_is_refused_before_the_output_folder_is_made(world, run, tmp_path):
     argv = ["train", "superenhancer", "--data", world.table, "--model", "nosuch", "--out", tmp_path / "o"]
     refused_untouched(run, tmp_path, argv, r"--model")

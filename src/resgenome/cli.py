@@ -42,6 +42,16 @@ class _Finite(click.FloatRange):
         return number
 
 
+def _cuda_present(ctx, param, value: str) -> str:
+    """``--device cuda`` on a machine without CUDA is refused now, not after the data is read."""
+    if value == "cuda":
+        import torch  # only when CUDA is asked for: importing PyTorch costs seconds (see the module docstring)
+
+        if not torch.cuda.is_available():
+            raise click.BadParameter("no CUDA device is available here; use cpu or auto.", ctx, param)
+    return value
+
+
 class _Shard(click.ParamType):
     """``I/N`` with 0 <= I < N, as a tuple."""
 
@@ -81,7 +91,8 @@ def _shared_training_options(fn):
                      help="Model width preset: paper = the paper's widths (GPU), cpu = affordable on a CPU."),  # fmt: skip
         click.option("--width", type=click.IntRange(8, 4096), default=None, help="Override the main width."),
         click.option("--holdout", multiple=True, help="Group (chromosome / experiment) to hold out as test."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     callback=_cuda_present),  # fmt: skip
         click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True),
         click.option("--resume", is_flag=True,
                      help="Continue an interrupted run in --out from its last epoch (an interrupted run keeps only"
@@ -271,7 +282,8 @@ def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> N
 @click.option("--skip-invalid", is_flag=True,
               help="Skip records with illegal characters, no sequence or only N; list them in"
                    " OUTPUT.skipped.tsv.")  # fmt: skip
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              callback=_cuda_present)  # fmt: skip
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict_viral(model_path: Path, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
     """Score contigs: TSV of seq_id, length, n_windows, score (max over windows), score_mean, label, padded."""
@@ -334,7 +346,7 @@ def workflow_run(snakemake_args: tuple[str, ...]) -> None:
 @click.option("--models", multiple=True, metavar="NAMES",
               help="Models to measure, comma-separated or repeated (default: ressen, deepsen, resvg-cpu, resvg-paper,"
                    " viraminer; also viraminer-cpu).")  # fmt: skip
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, callback=_cuda_present)
 @click.option("--quick", is_flag=True, help="Smoke run in seconds: tiny sizes, one repeat; numbers not meaningful.")
 @click.option("--predict/--no-predict", default=True, show_default=True, help="Also time `predict viral`.")
 @click.option("--predict-mbp", multiple=True, type=_Finite(min=0.001, max=100_000), metavar="MBP",

@@ -316,22 +316,6 @@ def open_input(path: str | os.PathLike | Input, expected: str, *, digest: bool =
         raise
 
 
-def check_input_file(path: str | os.PathLike, expected: str) -> tuple[Path, str]:
-    """``(Path, name for messages)`` of an existing regular file or ``-``; a one-line :class:`InputError` otherwise.
-
-    ``expected`` says what the file should be ("a CSV with header ..."), so the message tells how to fix it.
-    """
-    if is_stdio(path):
-        return Path(STDIO), STDIN_NAME
-    path = Path(path)
-    name = str(path)
-    if not path.exists():
-        raise InputError(f"{name}: file not found; expected {expected}")
-    if path.is_dir():
-        raise InputError(f"{name}: is a directory; expected {expected}")
-    return path, name
-
-
 # ================================================================================================================
 # Checks before anything is read or written
 def _identity(path) -> tuple[int, int] | None:

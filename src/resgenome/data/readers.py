@@ -7,12 +7,9 @@ length (:func:`iter_fasta_pieces`). Bases become codes through :mod:`resgenome.d
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -32,7 +29,6 @@ PIECE_BASES = 1 << 20
 _BOM = b"\xef\xbb\xbf"  # spreadsheet programs put it at the start of exported CSVs
 _BLOCK = 1 << 20  # FASTA read size: memory use beyond the current record is about one block
 _MAX_HEADER = 1 << 20  # a longer "header" means the file is not FASTA; refusing it keeps memory bounded
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 _CSV_EXPECTED = "a ViraMiner CSV with lines seq_id,sequence,label"
 _FASTA_EXPECTED = "a FASTA file ('>id' header lines, each followed by sequence lines), plain, gzip, bzip2 or xz"
@@ -107,15 +103,9 @@ def _open(path: str | os.PathLike | Input, expected: str) -> Input:
     return open_input(path, expected)
 
 
-def _read(handle, size: int, name: str, where: str = "") -> bytes:
-    try:
-        return handle.read(size)
-    except _GZIP_ERRORS as exc:  # before OSError: BadGzipFile is one
-        raise InputError(
-            f"{name}: truncated or corrupt gzip{where} ({exc}); download or compress the file again"
-        ) from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read{where} ({exc.strerror or exc})") from None
+def _read(handle: Input, size: int, name: str, where: str = "") -> bytes:
+    """``size`` bytes; a read error or a corrupt compressed stream arrives as one InputError from the Input."""
+    return handle.read(size)
 
 
 def _read_all(source: Input) -> bytes:
@@ -141,7 +131,7 @@ def _snippet(line: bytes, width: int = 40) -> str:
 # ------------------------------------------------------------------------------------------------- ViraMiner CSV
 def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH) -> SequenceSet:
     """Read a ViraMiner CSV: lines ``seq_id,sequence,label`` without header (a ``seq_id,sequence,label`` header is
-    skipped), label 1 = viral. Windows line endings and gzip content are accepted.
+    skipped), label 1 = viral. Windows line endings and gzip, bzip2 or xz content are accepted; ``-`` is standard input.
 
     Parameters
     ----------
