@@ -2,6 +2,38 @@
 
 Two tasks share one package: super-enhancer prediction from 36 features per enhancer (ResSEN) and viral sequence
 detection from 300-bp DNA (ResVG), each with the CNN it was compared with and classical baselines.
+
+From Python (see :mod:`resgenome.api`)::
+
+    import resgenome as rg
+    model = rg.load("resvg")                 # a packaged model, or DIR/model.pt
+    calls = model.predict(["ACGT" * 75])     # pandas DataFrame, the columns of `resgenome predict viral`
+    model, metrics = rg.train("superenhancer", "mesc-khan2019-dev", "logreg")
+    metrics = rg.evaluate(model, "table.csv")
+
+The API is imported on first use, so the command line starts without loading PyTorch and pandas for nothing.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+_API = ("Model", "load", "train", "evaluate")
+__all__ = ["__version__", *_API]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from .api import Model, evaluate, load, train
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'resgenome' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -19,6 +19,20 @@ def _echo(message: str) -> None:
     click.echo(message, err=True)
 
 
+_MODEL_HELP = "(`resgenome models list`; resgenome:NAME always means the packaged one, an existing path wins)."
+
+
+def _trained_model(spec: str | None, task: str | None) -> Path:
+    """The checkpoint a --model argument means (a path, a packaged name, or the task's packaged default)."""
+    from . import pretrained
+
+    path = pretrained.resolve(spec, task=task, note=_echo)
+    if spec is None:
+        _echo(f"using the packaged {task} model {pretrained.default(task).name} (`resgenome models show "
+              f"{pretrained.default(task).name}`)")  # fmt: skip
+    return path
+
+
 def _shared_training_options(fn):
     options = [
         click.option("--data", required=True, help="CSV / FASTA / PREFIX or a registry name (see `data list`)."),
@@ -48,33 +62,16 @@ def _shared_training_options(fn):
 
 
 def _run_training(task: str, **kw) -> None:
-    from .pipeline import RunOptions, train_model
-    from .train import TrainConfig
-
-    cfg = TrainConfig(
-        epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"], patience=kw["patience"],
-        class_weight=kw["class_weight"], seed=kw["seed"], device=kw["device"], precision=kw["precision"],
-        progress=not kw["quiet"],
-    )  # fmt: skip
-    opts = RunOptions(
-        model=kw["model"], split=kw["split"], seed=kw["seed"], preset=kw["preset"], width=kw["width"],
-        normalize=kw.get("normalize", "per-feature"), holdout=list(kw["holdout"]),
-        use_length=kw.get("use_length", False), kmer=kw.get("kmer", 6), train=cfg,
-    )  # fmt: skip
-    data = kw["data"]
-    if task == "superenhancer" and kw.get("use_length"):
-        from .tasks import get_task
-
-        data = get_task(task).load(data, use_length=True)
-    if task == "viral" and kw.get("labels"):
-        from .tasks import get_task
-
-        data = get_task(task).load(data, labels=kw["labels"])
+    from .api import train as run_training
     from .parallel import process_group
 
+    options = {key: kw[key] for key in ("split", "epochs", "seed", "batch_size", "lr", "patience", "class_weight",
+                                        "preset", "width", "holdout", "device", "precision")}  # fmt: skip
+    options.update({key: kw[key] for key in ("normalize", "use_length", "kmer", "labels") if key in kw})
     with process_group(kw["device"]) as (rank, _world):  # a no-op unless started by torchrun
         log = None if kw["quiet"] or rank != 0 else _echo
-        metrics = train_model(task, data, opts, kw["out"], resume=kw["resume"], log=log)
+        _model, metrics = run_training(task, kw["data"], kw["model"], out=kw["out"], resume=kw["resume"], log=log,
+                                       **options)  # fmt: skip
     if rank != 0:
         return
     _echo(f"wrote {kw['out']}/model.pt, metrics.json, history.csv and figures")
@@ -151,16 +148,16 @@ def train_viral(**kw) -> None:
 
 # ---------------------------------------------------------------------------------------------- evaluate
 @cli.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="DIR/model.pt")
+@click.option("--model", "model", required=True, metavar="MODEL", help="DIR/model.pt or a packaged name " + _MODEL_HELP)
 @click.option("--data", required=True, help="Labelled data of the model's task (path or registry name).")
 @click.option("--out", required=True, type=click.Path(path_type=Path))
 @click.option("--labels", type=click.Path(path_type=Path), default=None,
               help="Viral task: seq_id<TAB>label file when --data is FASTA.")  # fmt: skip
-def evaluate(model_path: Path, data: str, out: Path, labels: Path | None) -> None:
+def evaluate(model: str, data: str, out: Path, labels: Path | None) -> None:
     """Evaluate a saved model on labelled data at its saved threshold (metrics.json under `test`)."""
     from .pipeline import evaluate_model
 
-    metrics = evaluate_model(model_path, data, out, labels=labels)
+    metrics = evaluate_model(_trained_model(model, None), data, out, labels=labels)
     t = metrics["test"]
     auroc = "n/a" if t["auroc"] is None else f"{t['auroc']:.4f}"
     _echo(f"{metrics['model']} on {data}: AUROC {auroc}, F1 {t['f1']:.4f}, accuracy {t['accuracy']:.4f}")
@@ -173,19 +170,21 @@ def predict() -> None:
 
 
 @predict.command("superenhancer")
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--model", "model", default=None, metavar="MODEL",
+              help="DIR/model.pt or a packaged name; default: the packaged superenhancer default " + _MODEL_HELP)  # fmt: skip
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path))
 @click.option("--output", required=True, type=click.Path(path_type=Path))
-def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> None:
+def predict_superenhancer(model: str | None, input_path: Path, output: Path) -> None:
     """Score a feature table (Class optional): TSV of chrom, start, end, score (P(SE)), label (SE/TE)."""
     from .pipeline import predict_table
 
-    n = predict_table(model_path, input_path, output)
+    n = predict_table(_trained_model(model, "superenhancer"), input_path, output)
     _echo(f"wrote {n} predictions to {output}")
 
 
 @predict.command("viral")
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="DIR/model.pt")
+@click.option("--model", "model", default=None, metavar="MODEL",
+              help="DIR/model.pt or a packaged name; default: the packaged viral default " + _MODEL_HELP)  # fmt: skip
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
               help="FASTA, FASTA.gz or ViraMiner CSV; sequences of any length.")  # fmt: skip
 @click.option("--output", required=True, type=click.Path(path_type=Path), help="TSV to write.")
@@ -200,11 +199,11 @@ def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> N
               help="Skip records with illegal characters or no sequence; list them in OUTPUT.skipped.tsv.")  # fmt: skip
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def predict_viral(model_path: Path, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
+def predict_viral(model: str | None, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
     """Score contigs: TSV of seq_id, length, n_windows, score (max over windows), score_mean, label, padded."""
     from .predict import predict_viral as run_prediction
 
-    stats = run_prediction(model_path, input_path, output, device=None if device == "auto" else device,
+    stats = run_prediction(_trained_model(model, "viral"), input_path, output, device=None if device == "auto" else device,
                            progress=not quiet, **kw)  # fmt: skip
     skipped = f"; skipped {stats['skipped']} invalid records (see {output}.skipped.tsv)" if kw["skip_invalid"] else ""
     _echo(f"wrote {stats['records']} records ({stats['windows']} windows, {stats['viral']} viral) to {output}{skipped}")
@@ -219,6 +218,36 @@ def merge_predictions(output: Path, parts: tuple[Path, ...]) -> None:
 
     n = merge(list(parts), output)
     _echo(f"wrote {n} rows to {output}")
+
+
+# ---------------------------------------------------------------------------------------------- models
+@cli.group()
+def models() -> None:
+    """The trained models that ship with resgenome: list them, read their cards."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Name, task, default, size, sha256, training data and grouped hold-out metrics of each packaged model."""
+    from . import pretrained
+
+    click.echo("name\ttask\tdefault\tbytes\tsha256\ttraining data\tvalidation\ttest (held out)")
+    for m in pretrained.models():
+        click.echo(f"{m.name}\t{m.task}\t{'yes' if m.default else 'no'}\t{m.size}\t{m.sha256}\t{m.data}\t"
+                   f"{_headline(m.metrics.get('validation', {}))}\t{_headline(m.metrics.get('test', {}))}")  # fmt: skip
+
+
+def _headline(metrics: dict) -> str:
+    return " ".join(f"{key.upper()} {metrics[key]:.3f}" for key in ("auroc", "auprc") if metrics.get(key) is not None)
+
+
+@models.command("show")
+@click.argument("name")
+def models_show(name: str) -> None:
+    """Print the model card of packaged model NAME."""
+    from . import pretrained
+
+    click.echo(pretrained.get(name).card, nl=False)
 
 
 # ---------------------------------------------------------------------------------------------- bench

@@ -22,6 +22,9 @@ def check_input_file(path: str | os.PathLike, expected: str) -> tuple[Path, str]
         raise InputError(f"{name}: file not found; expected {expected}")
     if path.is_dir():
         raise InputError(f"{name}: is a directory; expected {expected}")
+    if not path.is_file():  # a pipe, <(...) or a device: the readers open their input more than once (format sniff,
+        # then the read), and the bytes of the first opening would be lost without any error
+        raise InputError(f"{name}: is a pipe or device, not a file; write it to a file first")
     return path, name
 
 

@@ -19,6 +19,7 @@ windows of a piece at once) plugs in beside it with the same methods.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import os
 import shutil
@@ -288,7 +289,7 @@ class ViralPrediction:
 
 
 def predict_viral(
-    model_path: str | os.PathLike,
+    model: str | os.PathLike | Predictor,
     input_path: str | os.PathLike,
     output: str | os.PathLike,
     *,
@@ -305,7 +306,8 @@ def predict_viral(
 
     Parameters
     ----------
-    model_path : DIR/model.pt of a viral model (neural or k-mer).
+    model : DIR/model.pt of a viral model (neural or k-mer), or a loaded viral :class:`~resgenome.predictor.Predictor`
+        (used as it is, at ``batch_size``; ``device`` then does not apply).
     input_path : sequences of any length; longer than the model's window -> windows every ``stride`` bases (the
         last aligned to the end); shorter -> padded with N and flagged ``padded``.
     output : TSV with columns :data:`CONTIG_COLUMNS` (``score`` = max over windows, ``score_mean`` = mean, ``label``
@@ -325,13 +327,28 @@ def predict_viral(
     tune_allocator()
     if batch_size < 1:
         raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
-    predictor = Predictor.load(model_path, task="viral", device=device or "auto", batch_size=batch_size)
+    if isinstance(model, Predictor):
+        predictor = _viral_at_batch_size(model, batch_size)
+    else:
+        predictor = Predictor.load(model, task="viral", device=device or "auto", batch_size=batch_size)
     if not 1 <= stride <= predictor.window:
         raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
     run = ViralPrediction(predictor, Path(input_path), Path(output), stride=stride, per_window=per_window,
                           both_strands=both_strands, shard=parse_shard(shard), skip_invalid=skip_invalid,
                           progress=progress)  # fmt: skip
     return run.run()
+
+
+def _viral_at_batch_size(predictor: Predictor, batch_size: int) -> Predictor:
+    """The loaded ``predictor`` scoring ``batch_size`` windows per pass (a shallow copy sharing its model when the
+    size differs: scores depend in the last bits on batching, so a run scores as ``predict viral`` would)."""
+    if predictor.task != "viral":
+        raise ResgenomeError(f"{predictor.source}: this is a {predictor.task} model; predicting contigs needs a viral model")
+    if predictor.batch_size == batch_size:
+        return predictor
+    resized = copy.copy(predictor)
+    resized.batch_size = batch_size
+    return resized
 
 
 def _drain(spool, out) -> None:
