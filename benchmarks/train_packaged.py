@@ -244,9 +244,10 @@ def write_package(args, recipes: list[Recipe], results: dict[str, dict], extras:
         index["models"][recipe.name] = {
             "task": recipe.task, "model": recipe.model, "file": f"{recipe.name}/model.pt",
             "card": f"{recipe.name}/MODEL_CARD.md", "sha256": facts["sha256"], "bytes": facts["bytes"],
-            "data": _data_line(protocol, metrics), "held_out": metrics["held_out"],
-            "selection_metric": get_task(recipe.task).selection_metric,
-            "metrics": {part: {k: metrics[part][k] for k in ("auroc", "auprc", "f1")} for part in ("validation", "test")},
+            "data": _data_line(protocol, metrics), "selection_metric": get_task(recipe.task).selection_metric,
+            "metrics": {"held_out": metrics["held_out"],
+                        **{part: {k: metrics[part][k] for k in ("auroc", "auprc", "f1")}
+                           for part in ("validation", "test")}},
         }  # fmt: skip
         print(f"wrote {target} ({facts['bytes']} bytes, sha256 {facts['sha256']}) and its card", flush=True)
     (args.out / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")

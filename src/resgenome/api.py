@@ -144,7 +144,9 @@ class Model:
 
     # ------------------------------------------------------------------------------------------ other
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the model as a checkpoint (``DIR/model.pt``) that ``--model`` and :func:`load` accept."""
+        """Write the model as a checkpoint file (e.g. ``DIR/model.pt``, DIR created if needed) that ``--model`` and
+        :func:`load` accept; returns its path."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         return self.predictor.save(path)
 
     def _need(self, task: str, method: str, other: str) -> None:
@@ -285,7 +287,11 @@ def _sequences_file(sequences, folder: Path) -> tuple[Path, str]:
     """(a file ``predict_viral`` reads, how to name it in messages) for a path or for sequences in memory."""
     if isinstance(sequences, (str, os.PathLike)):
         path = Path(sequences)
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError:  # e.g. a sequence passed as a path: a name too long for the file system
+            found = False
+        if not found:
             raise ResgenomeError(f"{sequences!s:.60}: not a file; to score sequences pass a list, e.g. "
                                  "model.predict([sequence])")  # fmt: skip
         return path, os.fspath(sequences)

@@ -57,7 +57,7 @@ class PackagedModel:
     data : str
         One line: what it was trained on and what was held out.
     metrics : dict
-        Headline numbers: ``validation`` and ``test`` AUROC / AUPRC, and ``held_out`` groups.
+        Headline numbers: ``validation`` and ``test`` AUROC / AUPRC / F1, and the ``held_out`` groups of each.
     default : bool
         Whether it is its task's default model.
     """
