@@ -23,6 +23,20 @@ from resgenome.io import atomic_open, atomic_path
 from .conftest import write_se_table
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.timeout(60)  # without the check, opening the pipe would wait for a writer forever
+def test_a_pipe_as_input_is_refused_not_read_short(tmp_path, se_csv):
+    """The readers open their input twice (a format sniff, then the read); from a pipe the first 4 KB were lost and
+    a table came back short without any error. A pipe or device is now one line, before anything is read."""
+    fifo = tmp_path / "table.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="is a pipe or device, not a file; write it to a file first"):
+        read_table(fifo)
+    out = tmp_path / "scores.tsv"
+    assert main(["predict", "superenhancer", "--model", "logreg", "--input", str(fifo), "--output", str(out)]) == 2
+    assert not out.exists()
+
+
 def test_atomic_open_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "metrics.json"
     with pytest.raises(RuntimeError):
