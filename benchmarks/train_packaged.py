@@ -253,6 +253,23 @@ def write_package(args, recipes: list[Recipe], results: dict[str, dict], extras:
     (args.out / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     total = sum(m["bytes"] for m in index["models"].values())
     print(f"wrote {args.out / 'index.json'}; defaults {defaults}; {total / 1e6:.2f} MB of models", flush=True)
+    print("\n" + readme_table(index), flush=True)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
+
+
+def readme_table(index: dict) -> str:
+    """The README's table of the packaged models (markdown), from the index."""
+    lines = ["| name | task | default | test rows held out | validation AUROC / AUPRC | test AUROC / AUPRC / F1 "
+             "| size |", "|---|---|---|---|---:|---:|---:|"]  # fmt: skip
+    for name, m in index["models"].items():
+        v, t = m["metrics"]["validation"], m["metrics"]["test"]
+        lines.append(f"| `{name}` | {m['task']} | {'**yes**' if index['defaults'][m['task']] == name else 'no'} | "
+                     f"{', '.join(m['metrics']['held_out']['test'])} | {v['auroc']:.3f} / {v['auprc']:.3f} | "
+                     f"{t['auroc']:.3f} / {t['auprc']:.3f} / {t['f1']:.3f} | {_size(m['bytes'])} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _data_line(protocol: Protocol, metrics: dict) -> str:
@@ -323,8 +340,9 @@ def _card_use(f: dict) -> str:
     if f["recipe"].task == "viral":
         return """## Intended use
 
-Ranking and flagging **viral DNA in assembled contigs or reads from human clinical metagenomes** (the kind of
-samples it was trained on: skin, serum, condyloma ... sequenced by the ViraMiner study): `resgenome predict viral`
+Ranking and flagging **viral DNA in assembled contigs or reads from human metagenomic samples** like those of the
+ViraMiner study (its 19 experiments include skin, serum and condyloma samples; the training rows come from the
+experiments named below): `resgenome predict viral`
 cuts each sequence into 300-bp windows (stride 150) and gives the contig the highest window score. Use the score to
 rank contigs for follow-up (BLAST, CheckV, inspection), and the label only after reading *Known failure modes*.
 Not for: deciding that a single contig is viral with no other evidence; samples of other hosts or environments

@@ -176,7 +176,7 @@ def load(name_or_path: str | os.PathLike | None = None, *, task: str | None = No
     Model
     """
     notes: list[str] = []
-    path = pretrained.resolve(name_or_path, task=task, option="load()", note=notes.append)
+    path = pretrained.resolve(name_or_path, task=task, option="model", note=notes.append)
     for line in notes:
         warnings.warn(line, stacklevel=2)
     packaged = _packaged_at(path)
