@@ -409,13 +409,20 @@ Precision, recall and F1 at the threshold above; AUROC / AUPRC threshold-free. T
 def _card_calibration(f: dict) -> str:
     y, p = f["scores"]
     threshold = f["metrics"]["threshold"]
+    carried = f["predictor"].calibration
+    if carried is not None:  # a checkpoint that carries a fitted calibration: say what it is, from the file itself
+        fitted = ", ".join(f"{key} = {value}" for key, value in carried.items() if not hasattr(value, "shape"))
+        head = (f"Scores are calibrated by the mapping stored in model.pt ({fitted}), fitted on the validation "
+                "groups. On the test rows the mean")  # fmt: skip
+    else:
+        head = "None yet: the score is the model's own probability, not fitted to observed frequencies. On the test rows the mean"
     text = f"""## Calibration
 
-None yet: the score is the model's own probability, not fitted to observed frequencies. On the test rows the mean
-score is {p.mean():.4f} against a positive rate of {y.mean():.4f}; Brier score {brier_score_loss(y, p):.4f}. Read
-scores as a ranking; the label uses the threshold chosen on validation, not 0.5. When score calibration fitted on
-the validation groups lands (issue 11), it is stored in model.pt and this model is retrained by `{SCRIPT}`; this
-section then reports it."""
+{head}
+score is {p.mean():.4f} against a positive rate of {y.mean():.4f}; Brier score {brier_score_loss(y, p):.4f}. The label
+uses the threshold chosen on validation, not 0.5.""" + ("" if carried is not None else f""" Read scores as a ranking.
+When score calibration fitted on the validation groups lands (issue 11), it is stored in model.pt and this model
+is retrained by `{SCRIPT}`; this section then reports it.""")
     if f["recipe"].task == "viral":
         fpr = float(np.mean(p[y == 0] >= threshold))
         sizes = ", ".join(f"{bp:,} bp ({n} window{'s' * (n > 1)}): {1 - (1 - fpr) ** n:.2f}"

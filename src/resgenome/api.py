@@ -96,7 +96,8 @@ class Model:
         pandas.DataFrame
             One row per sequence, in input order, with ``predict viral``'s columns: seq_id, length, n_windows, score
             (max over windows), score_mean, label (viral / non-viral at :attr:`threshold`), padded, record; with
-            ``per_window``, one row per window (seq_id, start, end, score, record). ``skip_invalid`` leaves
+            ``per_window``, one row per window (seq_id, start, end, score, record). Scores are those the command
+            writes (6 decimals). ``skip_invalid`` leaves
             invalid records out and lists them in ``DataFrame.attrs["skipped"]`` (a DataFrame: seq_id, reason,
             record).
         """
