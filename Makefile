@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	RESGENOME_DATA_DIR=$(DATA_DIR) $(PY) -m pytest -q
 
 demo: $(STAMP)

@@ -295,8 +295,8 @@ def _split_facts(protocol: Protocol, metrics: dict) -> dict:
     else:  # the header and the rows of the test chromosomes, in a file (resgenome refuses pipes: it reads twice)
         condition = " || ".join(f'$1=="{g}"' for g in held["test"])
         facts["test_file"] = "runs/test-chromosomes.csv"
-        facts["test_rows"] = (f"mkdir -p runs && awk -F, 'NR==1 || {condition}' "
-                              f"$RESGENOME_DATA_DIR/superenhancers/mesc_khan2019_dev.csv > {facts['test_file']}\n")  # fmt: skip
+        table = "$RESGENOME_DATA_DIR/superenhancers/mesc_khan2019_dev.csv"
+        facts["test_rows"] = f"mkdir -p runs && awk -F, 'NR==1 || {condition}' {table} > {facts['test_file']}\n"
     return facts
 
 
@@ -319,14 +319,18 @@ def _card_header(f: dict) -> str:
     rivals = [r for r in RECIPES if r.task == recipe.task and r.name in f["results"]]
     scores = ", ".join(f"{r.name} {_m(f['results'][r.name]['validation'][metric])}" for r in rivals)
     is_default = defaults[recipe.task] == recipe.name
-    default = (f"**yes**: the best validation {metric.upper()} of the packaged {recipe.task} models ({scores})"
-               if is_default else f"no: {defaults[recipe.task]} is (validation {metric.upper()}: {scores})")  # fmt: skip
-    command = "predict viral --input contigs.fa.gz" if recipe.task == "viral" else "predict superenhancer --input table.csv"
+    if is_default:
+        default = f"**yes**: the best validation {metric.upper()} of the packaged {recipe.task} models ({scores})"
+    else:
+        default = f"no: {defaults[recipe.task]} is (validation {metric.upper()}: {scores})"
+    command = {"viral": "predict viral --input contigs.fa.gz",
+               "superenhancer": "predict superenhancer --input table.csv"}[recipe.task]  # fmt: skip
+    use = f"`resgenome {command} --model {recipe.name} ...`; from Python `resgenome.load(\"{recipe.name}\")`"
     return f"""# Model card: `{recipe.name}` — {recipe.title}
 
 | | |
 |---|---|
-| task | {recipe.task} (`resgenome {command} --model {recipe.name} ...`; from Python `resgenome.load("{recipe.name}")`) |
+| task | {recipe.task} ({use}) |
 | default model of its task | {default} |
 | model | `{recipe.model}` {json.dumps(f["predictor"].config, sort_keys=True) if recipe.neural else ""} |
 | file | `model.pt`, {f["bytes"]:,} bytes, sha256 `{f["sha256"]}` |
@@ -362,6 +366,7 @@ def _card_data(f: dict) -> str:
     sizes, held = metrics["sizes"], metrics["held_out"]
     positives = {part: metrics[part]["n_positive"] for part in ("validation", "test")}
     unit = "experiment" if protocol.task == "viral" else "chromosome"
+    groups = ", ".join(held["validation"])
     dup = metrics.get("duplicates_in_train", {}).get("test")
     dup_line = (f" Sequences of the test experiment also found in training: {dup['exact']} exact, "
                 f"{dup['reverse_complement']} as reverse complement." if dup else "")  # fmt: skip
@@ -373,7 +378,7 @@ Registry dataset `{protocol.data}`: {protocol.files}. Split `--split {protocol.s
 | part | rows | positive | {unit}s |
 |---|---:|---:|---|
 | train | {sizes["train"]:,} | {f["train_positive"]} | all others |
-| validation (early stopping, threshold, default model) | {sizes["validation"]:,} | {positives["validation"]} | {", ".join(held["validation"])} |
+| validation (early stopping, threshold, default model) | {sizes["validation"]:,} | {positives["validation"]} | {groups} |
 | test (reported once, used for nothing else) | {sizes["test"]:,} | {positives["test"]} | {", ".join(held["test"])} |
 
 {protocol.why}{dup_line}"""
@@ -415,7 +420,8 @@ def _card_calibration(f: dict) -> str:
         head = (f"Scores are calibrated by the mapping stored in model.pt ({fitted}), fitted on the validation "
                 "groups. On the test rows the mean")  # fmt: skip
     else:
-        head = "None yet: the score is the model's own probability, not fitted to observed frequencies. On the test rows the mean"
+        head = ("None yet: the score is the model's own probability, not fitted to observed frequencies. On the test "
+                "rows the mean")
     text = f"""## Calibration
 
 {head}
@@ -559,8 +565,8 @@ def main(argv: list[str] | None = None) -> int:
         protocol = PROTOCOLS[task]
         dataset = get_task(task).load(protocol.data)
         for recipe in (r for r in recipes if r.task == task):
-            results[recipe.name] = train_recipe(recipe, protocol, protocol.holdout, dataset,
-                                                run_dir(args.work, recipe, protocol.holdout, protocol), log)  # fmt: skip
+            out = run_dir(args.work, recipe, protocol.holdout, protocol)
+            results[recipe.name] = train_recipe(recipe, protocol, protocol.holdout, dataset, out, log)
             t = results[recipe.name]["test"]
             if log:
                 log(f"{recipe.name}: test AUROC {t['auroc']:.4f} AUPRC {t['auprc']:.4f} (held out "

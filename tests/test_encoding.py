@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numpy.lib.stride_tricks import sliding_window_view
 
 from resgenome.data import encoding as E
 from resgenome.errors import InputError
@@ -137,6 +138,36 @@ def test_windows_rejects_bad_arguments():
         E.windows(E.encode("ACGT"), window=4, stride=5)  # would skip bases
     with pytest.raises(ValueError):
         E.windows(np.zeros(0, dtype=np.uint8))
+
+
+@pytest.mark.parametrize("length", [1, 9, 10, 11, 14, 23, 26, 40])
+@pytest.mark.parametrize("piece", [1, 3, 10, 1000])
+def test_window_cutter_fed_in_pieces_cuts_the_windows_of_the_whole_sequence(length, piece):
+    """The one window implementation, fed a sequence in pieces (as predict viral streams a record), cuts exactly the
+    windows at window_starts, checked against slicing the whole sequence directly."""
+    window, stride = 10, 4
+    codes = (np.arange(length) * 7 % 5).astype(np.uint8)
+    cutter = E.WindowCutter(window, stride, chunk=2)
+    cut, starts = [], []
+    for lo in range(0, length, piece):
+        for part, at in cutter.add(codes[lo : lo + piece]):
+            assert len(part) <= 2
+            cut.append(part.copy())  # views of scratch memory, valid until the next call
+            starts.append(at)
+    closing = cutter.finish()
+    if closing is not None:
+        cut.append(closing[0])
+        starts.append(closing[1])
+    expected_starts = E.window_starts(length, window, stride)
+    assert np.concatenate(starts).tolist() == expected_starts.tolist() and cutter.n_windows == len(expected_starts)
+    if length >= window:
+        expected = sliding_window_view(codes, window)[expected_starts]
+    else:
+        expected = np.full((1, window), E.CODE_N, dtype=np.uint8)
+        expected[0, :length] = codes
+    assert np.array_equal(np.concatenate(cut), expected)
+    whole, n, padded = E.windows(codes, window, stride)
+    assert np.array_equal(whole, expected) and n == len(expected) and padded == (length < window)
 
 
 def slow_kmer_counts(codes: np.ndarray, k: int) -> np.ndarray:

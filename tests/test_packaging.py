@@ -24,10 +24,11 @@ def test_wheel_contains_the_packaged_models(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, source / name)
     shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    run = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist"),
-                          str(source)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    dist = tmp_path / "dist"
+    command = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(source)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    (wheel,) = (tmp_path / "dist").glob("resgenome-*.whl")
+    (wheel,) = dist.glob("resgenome-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "resgenome/pretrained/index.json" in names and "resgenome/pretrained/__init__.py" in names
     models = pretrained.models()

@@ -16,22 +16,19 @@ The API is imported on first use, so the command line starts without loading PyT
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
 
 __version__ = "0.1.0"
 
 _API = ("Model", "load", "train", "evaluate")
 __all__ = ["__version__", *_API]
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
-    from .api import Model, evaluate, load, train
-
 
 def __getattr__(name: str):
+    # imported by name, not by an import statement: every module reads __version__ from here, and a static import
+    # of the API would make each of them depend on the whole package (and the import contracts say so)
     if name in _API:
-        from . import api
-
-        return getattr(api, name)
+        return getattr(importlib.import_module(".api", __name__), name)
     raise AttributeError(f"module 'resgenome' has no attribute {name!r}")
 
 

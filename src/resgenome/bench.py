@@ -415,6 +415,38 @@ def run_bench(
     say(f"bench on {info['cpu']}, {info['usable_cores']} cores, torch {info['torch']}, "
         f"{info['torch_threads']} threads, load {info['load_average_start']:.2f}")  # fmt: skip
 
+    peak_fp32, peak_bf16, native_bf16, bandwidth = _machine_limits(target, quick, say)
+    results = {}
+    for name in names:
+        row = bench_model(known[name], target, peak_fp32, bandwidth["best"], quick=quick)
+        results[name] = row
+        say(f"{name}: train {row['train_samples_per_s']:.1f}/s (MFU {row['train_mfu']:.2f}), infer "
+            f"{row['infer_samples_per_s']:.1f}/s (MFU {row['infer_mfu']:.2f}), data share {row['data_share']:.3f}")
+    bf16_training, fp32_row = _bf16_training(results, target, peak_fp32, bandwidth["best"], native_bf16, quick)
+    say(f"bf16 training ({bf16_training['model']}): {bf16_training['train_speedup_vs_fp32']:.2f}x fp32")
+
+    predict_result = None
+    if predict:
+        sizes_mbp = predict_mbp or ([0.02] if quick else [5.0])
+        predict_result = bench_predict(sizes_mbp, target, fp32_row["infer_samples_per_s"])
+        say(f"predict viral: {predict_result['bases_per_s'] / 1e6:.3f} Mbp/s, peak RSS "
+            f"{predict_result['peak_rss_mb']:.0f} MB")  # fmt: skip
+    load = load_average()
+    info.update({"load_average_end": load[0] if load else None, "bench_seconds": time.perf_counter() - started,
+                 "quick": quick, "malloc_tuned": tuned})  # tune_allocator: large freed blocks stay in the heap
+    result = {
+        "peak_gflops": {"fp32": peak_fp32, "bf16": peak_bf16}, "bf16_supported": native_bf16,
+        "memory_gbps": bandwidth["best"], "memory": bandwidth, "models": results, "bf16_training": bf16_training,
+        "predict": predict_result, "machine": info,
+    }  # fmt: skip
+    with atomic_open(out, "w") as handle:
+        json.dump(result, handle, indent=2)
+        handle.write("\n")
+    return result
+
+
+def _machine_limits(target: torch.device, quick: bool, say) -> tuple[float, float, bool, dict]:
+    """(fp32 peak GFLOP/s, bf16 peak GFLOP/s, native bf16?, memory bandwidth) of ``target``."""
     cuda = target.type == "cuda"
     sizes = (512, 1024) if quick else ((4096, 8192) if cuda else (1024, 2048, 3072))
     repeats = 2 if quick else 5
@@ -427,20 +459,19 @@ def run_bench(
         f"({'native' if native_bf16 else 'no native bf16 on this device'})")  # fmt: skip
     bandwidth = memory_gbps(target, elements=(1 << 22) if quick else _BANDWIDTH_ELEMENTS, repeats=repeats)
     say(f"memory bandwidth: copy {bandwidth['copy']:.1f} GB/s, triad {bandwidth['triad']:.1f} GB/s")
+    return peak_fp32, peak_bf16, native_bf16, bandwidth
 
-    results = {}
-    for name in names:
-        row = bench_model(known[name], target, peak_fp32, bandwidth["best"], quick=quick)
-        results[name] = row
-        say(f"{name}: train {row['train_samples_per_s']:.1f}/s (MFU {row['train_mfu']:.2f}), infer "
-            f"{row['infer_samples_per_s']:.1f}/s (MFU {row['infer_mfu']:.2f}), data share {row['data_share']:.3f}")
 
-    # bf16 vs fp32 training on the cpu-preset ResVG: the goal's model, and cheap enough even in software bf16
+def _bf16_training(results: dict, target: torch.device, peak_fp32: float, bandwidth: float, native_bf16: bool,
+                   quick: bool) -> tuple[dict, dict]:  # fmt: skip
+    """bf16 vs fp32 training on the cpu-preset ResVG (the goal's model, and cheap enough even in software bf16);
+    returns the comparison and the fp32 row (measured here unless ``results`` has it)."""
+    known = {**MODELS, **EXTRA_MODELS}
     bf16_name = "resvg-cpu"
     # without native bf16 each step is several times slower: fewer repeats
     bf16_spec = known[bf16_name] if native_bf16 else replace(known[bf16_name], steps=3, warmup=1)
-    bf16 = bench_model(bf16_spec, target, peak_fp32, bandwidth["best"], quick=quick, precision="bf16")
-    fp32_row = results.get(bf16_name) or bench_model(known[bf16_name], target, peak_fp32, bandwidth["best"],
+    bf16 = bench_model(bf16_spec, target, peak_fp32, bandwidth, quick=quick, precision="bf16")
+    fp32_row = results.get(bf16_name) or bench_model(known[bf16_name], target, peak_fp32, bandwidth,
                                                      quick=quick)  # fmt: skip
     bf16_training = {
         "model": bf16_name, "supported": native_bf16,
@@ -448,34 +479,7 @@ def run_bench(
         "train_speedup_vs_fp32": bf16["train_samples_per_s"] / fp32_row["train_samples_per_s"],
         "infer_speedup_vs_fp32": bf16["infer_samples_per_s"] / fp32_row["infer_samples_per_s"],
     }  # fmt: skip
-    say(f"bf16 training ({bf16_name}): {bf16_training['train_speedup_vs_fp32']:.2f}x fp32")
-
-    predict_result = None
-    if predict:
-        sizes_mbp = predict_mbp or ([0.02] if quick else [5.0])
-        predict_result = bench_predict(sizes_mbp, target, fp32_row["infer_samples_per_s"])
-        say(f"predict viral: {predict_result['bases_per_s'] / 1e6:.3f} Mbp/s, peak RSS "
-            f"{predict_result['peak_rss_mb']:.0f} MB")  # fmt: skip
-
-    load = load_average()
-    info["load_average_end"] = load[0] if load else None
-    info["bench_seconds"] = time.perf_counter() - started
-    info["quick"] = quick
-    info["malloc_tuned"] = tuned  # runtime.tune_allocator: large freed blocks stay in the heap
-    result = {
-        "peak_gflops": {"fp32": peak_fp32, "bf16": peak_bf16},
-        "bf16_supported": native_bf16,
-        "memory_gbps": bandwidth["best"],
-        "memory": bandwidth,
-        "models": results,
-        "bf16_training": bf16_training,
-        "predict": predict_result,
-        "machine": info,
-    }
-    with atomic_open(out, "w") as handle:
-        json.dump(result, handle, indent=2)
-        handle.write("\n")
-    return result
+    return bf16_training, fp32_row
 
 
 def markdown_table(result: dict) -> str:

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 #: Test hook: when set to a directory, each rank of a distributed run writes ``rank<R>.sha256`` there, the hash
-#: of its weights after the last epoch and of the best epoch's weights it keeps (tests/test_distributed.py).
+#: of its weights after the last epoch and of the best epoch's weights it keeps (tests/test_parallel.py).
 DUMP_RANK_STATE = "RESGENOME_TEST_DUMP_RANK_STATE"
 
 

@@ -75,11 +75,7 @@ def train_model(
         split = task.make_split(dataset, opts.split or task.default_split, opts.seed, holdout=opts.holdout)
     if out is not None and rank == 0:
         out = check_writable_dir(out)
-    if log:
-        log(split.describe(task.labels(dataset)))
-    split_checks = task.check_split(dataset, split)
-    if log and split_checks.get("message"):
-        log(split_checks["message"])
+    split_checks = _describe_split(task, dataset, split, log)
     _check_model(task, opts.model)
     parts = {part: dataset.subset(getattr(split, part)) for part in PARTS}
     prep = task.fit_preprocessing(dataset, split.train,
@@ -93,14 +89,14 @@ def train_model(
         predictor, history, extra = _fit_classical(task, opts, parts, prep), [], {}
     val_scores, test_scores = predictor.score_dataset(parts["validation"]), predictor.score_dataset(parts["test"])
     seconds = time.perf_counter() - started
-    y_val, y_test = task.labels(parts["validation"]), task.labels(parts["test"])
-    threshold = best_f1_threshold(y_val, val_scores)
+    y_test = task.labels(parts["test"])
+    threshold = best_f1_threshold(task.labels(parts["validation"]), val_scores)
     metrics = {
         "task": task.name, "model": opts.model, "split": split.name, "optimistic": split.optimistic,
         "seed": opts.seed, "sizes": split.sizes(), "held_out": split.held_out,
         **{k: v for k, v in split_checks.items() if k != "message"},
         "threshold": threshold,
-        "validation": evaluate_scores(y_val, val_scores, threshold),
+        "validation": evaluate_scores(task.labels(parts["validation"]), val_scores, threshold),
         "test": evaluate_scores(y_test, test_scores, threshold),
         **extra,
     }  # fmt: skip
@@ -116,11 +112,19 @@ def train_model(
         t = metrics["test"]
         log(f"{opts.model} test: AUROC {_f(t['auroc'])} AUPRC {_f(t['auprc'])} F1 {t['f1']:.4f} "
             f"(threshold {threshold:.3f}); {seconds:.1f} s")  # fmt: skip
-    metrics["_test_scores"] = (y_test, test_scores)
-    metrics["_predictor"] = predictor  # the trained model, at its threshold (resgenome.train returns it)
-    metrics["_history"] = history
-    metrics["_seconds"] = seconds
-    return metrics
+    # the trained model, at its threshold, goes back too: resgenome.train returns it
+    return {**metrics, "_test_scores": (y_test, test_scores), "_predictor": predictor, "_history": history,
+            "_seconds": seconds}
+
+
+def _describe_split(task: Task, dataset, split: Split, log) -> dict:
+    """Log the split's sizes and the task's checks of it (e.g. duplicates straddling it); return the checks."""
+    if log:
+        log(split.describe(task.labels(dataset)))
+    checks = task.check_split(dataset, split)
+    if log and checks.get("message"):
+        log(checks["message"])
+    return checks
 
 
 def _check_model(task: Task, model: str) -> None:

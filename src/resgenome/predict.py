@@ -343,7 +343,9 @@ def _viral_at_batch_size(predictor: Predictor, batch_size: int) -> Predictor:
     """The loaded ``predictor`` scoring ``batch_size`` windows per pass (a shallow copy sharing its model when the
     size differs: scores depend in the last bits on batching, so a run scores as ``predict viral`` would)."""
     if predictor.task != "viral":
-        raise ResgenomeError(f"{predictor.source}: this is a {predictor.task} model; predicting contigs needs a viral model")
+        raise ResgenomeError(
+            f"{predictor.source}: this is a {predictor.task} model; predicting contigs needs a viral model"
+        )
     if predictor.batch_size == batch_size:
         return predictor
     resized = copy.copy(predictor)

@@ -32,7 +32,7 @@ from .data.arrays import Transform
 from .data.encoding import encode, reverse_complement
 from .errors import CheckpointError, ResgenomeError
 from .models import build_model, classical
-from .tasks import Task, get_task
+from .tasks import TASKS, Task, get_task
 
 
 #: Rows per forward pass when the caller names none. Scores depend (in the last bits) on how rows are batched, so
@@ -120,6 +120,15 @@ class Predictor:
         Rows per forward pass (see :data:`DEFAULT_BATCH_SIZE`).
     source : str
         Where it was loaded from, for messages.
+
+    Parameters
+    ----------
+    task, model_name, preprocessing, threshold, metadata, calibration, batch_size, source : as above.
+    model : nn.Module or dict
+        A neural network holding its trained weights (``config`` is then its registry config), or the arrays of
+        an exported classical model (:func:`resgenome.models.classical.export`).
+    device : ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``; the network is moved there once.
+    precision : ``fp32`` or ``bf16`` (autocast) for the forward passes.
     """
 
     def __init__(
@@ -173,6 +182,9 @@ class Predictor:
     def from_payload(cls, payload: dict, *, device: str | torch.device | None = "auto",
                      batch_size: int = DEFAULT_BATCH_SIZE, source: str = "<checkpoint>") -> "Predictor":  # fmt: skip
         """From a checkpoint dictionary (as :func:`~resgenome.checkpoint.load_checkpoint` returns it)."""
+        if payload.get("task") not in TASKS:
+            raise CheckpointError(f"{source}: a model of the task {payload.get('task')!r}, which this resgenome does "
+                                  f"not know ({', '.join(TASKS)})")  # fmt: skip
         spec = payload["model"]
         model: nn.Module | dict = payload["state"]
         if spec["kind"] == "neural":
@@ -191,10 +203,15 @@ class Predictor:
     def payload(self) -> dict:
         """The checkpoint dictionary of this model (plain values and tensors): the one place it is assembled."""
         neural = self.kind == "neural"
+        state = self.model
+        if neural:
+            state = self.model.state_dict()
+            if self.device.type != "cpu":  # a model file holds CPU tensors, whatever device scored
+                state = {key: value.cpu() for key, value in state.items()}
         payload = {
             "task": self.task,
             "model": {"name": self.model_name, "kind": self.kind, "config": self.config if neural else {}},
-            "state": self.model.state_dict() if neural else self.model,
+            "state": state,
             "preprocessing": self.preprocessing,
             "threshold": self.threshold,
             "training": self.metadata,

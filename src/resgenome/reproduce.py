@@ -326,13 +326,7 @@ def reproduce(
 
     results = [result_row(r) for r in runs]
     summary = summarise(runs)
-    reading = {name: honest_reading(name, summary) for name in tasks}
-    for name in tasks:
-        cap = chosen.tasks[name].caps.get("train")
-        if cap and cap[1] >= ALL:
-            reading[name].append("The training part keeps every positive but only some negatives, so it has more "
-                                 "positives than validation: its loss is higher for that reason alone, and the "
-                                 "overfitting gap reads lower than it would on balanced parts.")  # fmt: skip
+    reading = _reading(tasks, summary, chosen)
     _write_tables(out, results, summary)
     seconds = time.perf_counter() - started
     setup = {
@@ -343,10 +337,7 @@ def reproduce(
         "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": f"resgenome reproduce --out {out} --preset {chosen.name} --task {task}"
                    + (f" --seeds {seeds}" if seeds is not None else ""),
-        "bootstrap": f"{N_BOOT} paired replicates; AUROC difference = mean over seeds of the per-seed difference on "
-                     "that seed's test set; 95% interval = percentiles of that mean when every seed's test rows are "
-                     "resampled together (test-sampling uncertainty given the trained models; the seed-to-seed sd is "
-                     "in the table beside it).",
+        "bootstrap": BOOTSTRAP_TEXT,
     }  # fmt: skip
     report = write_report(out / "report.html", setup=setup, runs=runs, summary=summary, reading=reading,
                           results=results)  # fmt: skip
@@ -355,6 +346,25 @@ def reproduce(
         f"summary.csv and {report}")  # fmt: skip
     return {"summary": summary, "results": results, "reading": reading, "text": text, "trained": trained,
             "reused": reused, "seconds": seconds, "report": report, "setup": setup}  # fmt: skip
+
+
+BOOTSTRAP_TEXT = (
+    f"{N_BOOT} paired replicates; AUROC difference = mean over seeds of the per-seed difference on that seed's test "
+    "set; 95% interval = percentiles of that mean when every seed's test rows are resampled together (test-sampling "
+    "uncertainty given the trained models; the seed-to-seed sd is in the table beside it)."
+)
+
+
+def _reading(tasks: tuple[str, ...], summary: list[dict], preset: Preset) -> dict[str, list[str]]:
+    """task -> the honest-reading sentences, plus a caveat where the training part was cut unevenly."""
+    reading = {name: honest_reading(name, summary) for name in tasks}
+    for name in tasks:
+        cap = preset.tasks[name].caps.get("train")
+        if cap and cap[1] >= ALL:
+            reading[name].append("The training part keeps every positive but only some negatives, so it has more "
+                                 "positives than validation: its loss is higher for that reason alone, and the "
+                                 "overfitting gap reads lower than it would on balanced parts.")  # fmt: skip
+    return reading
 
 
 def _check_arguments(preset: str, task: str, seeds: int | None) -> tuple[Preset, tuple[str, ...]]:

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from .data.arrays import ArrayData
 from .io import atomic_path
@@ -118,49 +119,75 @@ def fit(
     after every epoch; ``resume=True`` continues from it.
     """
     tune_allocator()
-    rank, world = distributed()
-    device = pick_device(cfg.device)
-    seed_everything(cfg.seed + rank)  # ranks draw different dropout masks; rank 0 (and a single process) as before
-    model.to(device)
-    net: nn.Module = model
-    if world > 1:
-        ids = None if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if cfg.precision == "bf16" and device.type == "cpu" and not bf16_native(device) and log and rank == 0:
-        log("warning: this CPU has no bf16 instructions (AVX512-BF16 / AMX); --precision bf16 will be slower than fp32")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    weight = None
-    if cfg.class_weight:
-        counts = torch.bincount(train.y, minlength=2).float()
-        weight = (counts.sum() / (2 * counts.clamp(min=1))).to(device)
-    val_weight = None if weight is None else weight.cpu()
-
-    result = TrainResult()
-    start_epoch = 1
-    bad_epochs = 0
+    run = _Training(model, train, validation, cfg, log)
     state_path = Path(state_path) if state_path else None
-    if resume and state_path and state_path.exists():
+    start_epoch = run.resume(state_path) if resume and state_path and state_path.exists() else 1
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        train_loss, train_acc = run.train_epoch(epoch)
+        patience_spent = run.end_epoch(epoch, train_loss, train_acc, t0)
+        if state_path and run.rank == 0:
+            _save_state(state_path, model, run.optimizer, run.result, epoch, run.bad_epochs)
+        if patience_spent:
+            run.result.stopped_early = True
+            break
+    return run.finish()
+
+
+class _Training:
+    """What the steps of one :func:`fit` share: the model (and its DistributedDataParallel wrapper), optimizer,
+    device, loss weights, the result so far and the early-stopping counter."""
+
+    def __init__(self, model: nn.Module, train: ArrayData, validation: ArrayData, cfg: TrainConfig,
+                 log: Callable[[str], None] | None):  # fmt: skip
+        self.model, self.train, self.validation, self.cfg, self.log = model, train, validation, cfg, log
+        self.rank, self.world = distributed()
+        self.device = device = pick_device(cfg.device)
+        # ranks draw different dropout masks; rank 0 (and a single process) as before
+        seed_everything(cfg.seed + self.rank)
+        model.to(device)
+        self.net: nn.Module = model
+        if self.world > 1:
+            ids = None  # DistributedDataParallel places CPU modules itself
+            if device.type == "cuda":
+                ids = [torch.cuda.current_device() if device.index is None else device.index]
+            self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if cfg.precision == "bf16" and device.type == "cpu" and not bf16_native(device) and log and self.rank == 0:
+            log("warning: this CPU has no bf16 instructions (AVX512-BF16 / AMX); --precision bf16 will be slower than "
+                "fp32")
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.weight = None
+        if cfg.class_weight:
+            counts = torch.bincount(train.y, minlength=2).float()
+            self.weight = (counts.sum() / (2 * counts.clamp(min=1))).to(device)
+        self.val_weight = None if self.weight is None else self.weight.cpu()
+        self.result = TrainResult()
+        self.bad_epochs = 0
+
+    def resume(self, state_path: Path) -> int:
+        """Load the resumable state written after an epoch; returns the first epoch still to run."""
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
+        result = self.result
         result.history = state["history"]
         result.best_state = state["best_state"]
         result.best_epoch = state["best_epoch"]
         result.best_score = state["best_score"]
         result.seconds = state["seconds"]
-        bad_epochs = state["bad_epochs"]
-        start_epoch = state["epoch"] + 1
-        if log:
-            log(f"resuming from epoch {state['epoch']} ({state_path})")
-        if bad_epochs >= cfg.patience:
-            start_epoch = cfg.epochs + 1
+        self.bad_epochs = state["bad_epochs"]
+        if self.log:
+            self.log(f"resuming from epoch {state['epoch']} ({state_path})")
+        if self.bad_epochs >= self.cfg.patience:
+            return self.cfg.epochs + 1
+        return state["epoch"] + 1
 
-    n = len(train)
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        net.train()
-        order = shard_order(_epoch_order(n, cfg.seed, epoch), rank, world)
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over this rank's share of a seeded permutation; returns (mean loss, accuracy) over all ranks."""
+        cfg, device, rank, world = self.cfg, self.device, self.rank, self.world
+        self.net.train()
+        order = shard_order(_epoch_order(len(self.train), cfg.seed, epoch), rank, world)
         total_loss = total_correct = total_seen = 0.0
         batches = range(0, len(order), cfg.batch_size)
         bar = _progress(batches, f"epoch {epoch}/{cfg.epochs}", cfg.progress and rank == 0)
@@ -168,20 +195,24 @@ def fit(
             idx = order[i : i + cfg.batch_size]
             if len(idx) < 2 and len(order) > 1:  # BatchNorm cannot train on a single sample
                 continue
-            xb, yb = train.batch(idx)
+            xb, yb = self.train.batch(idx)
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            loss, logits = train_step(net, optimizer, xb, yb, precision=cfg.precision, weight=weight)
+            loss, logits = train_step(self.net, self.optimizer, xb, yb, precision=cfg.precision, weight=self.weight)
             total_loss += loss.item() * len(yb)
             total_correct += (logits.argmax(1) == yb).sum().item()
             total_seen += len(yb)
-        sync_buffers(model, world)
+        sync_buffers(self.model, world)
         sums = torch.tensor([total_loss, total_correct, total_seen], dtype=torch.float64)
         if world > 1:  # NCCL reduces on the GPU only
             sums = sums.to(device)
             dist.all_reduce(sums)
             sums = sums.cpu()
-        train_loss, train_acc = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
-        val_loss, val_acc, val_metrics = _validate(model, validation, cfg, device, val_weight)
+        return (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
+
+    def end_epoch(self, epoch: int, train_loss: float, train_acc: float, t0: float) -> bool:
+        """Validate, record the epoch, keep the best weights; True when the patience has run out."""
+        cfg, result = self.cfg, self.result
+        val_loss, val_acc, val_metrics = _validate(self.model, self.validation, cfg, self.device, self.val_weight)
         score = val_metrics.get(cfg.selection_metric)
         score = -math.inf if score is None else score
         result.seconds += time.perf_counter() - t0
@@ -191,26 +222,26 @@ def fit(
             "seconds": result.seconds,
         })  # fmt: skip
         if score > result.best_score:
-            result.best_score, result.best_epoch, bad_epochs = score, epoch, 0
-            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            result.best_score, result.best_epoch, self.bad_epochs = score, epoch, 0
+            result.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         else:
-            bad_epochs += 1
-        if log and rank == 0:
-            log(
+            self.bad_epochs += 1
+        if self.log and self.rank == 0:
+            self.log(
                 f"epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.4f} | val loss {val_loss:.4f}"
                 f" acc {val_acc:.4f} {cfg.selection_metric} {score:.4f}"
             )
-        if state_path and rank == 0:
-            _save_state(state_path, model, optimizer, result, epoch, bad_epochs)
-        if bad_epochs >= cfg.patience:
-            result.stopped_early = True
-            break
-    if result.best_state is None:  # no epoch ran (epochs=0)
-        result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    dump_rank_state(model.state_dict(), result.best_state, rank, world)
-    model.load_state_dict(result.best_state)
-    model.cpu()
-    return result
+        return self.bad_epochs >= cfg.patience
+
+    def finish(self) -> TrainResult:
+        """Leave the best epoch's weights in the model, on the CPU."""
+        model, result = self.model, self.result
+        if result.best_state is None:  # no epoch ran (epochs=0)
+            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        dump_rank_state(model.state_dict(), result.best_state, self.rank, self.world)
+        model.load_state_dict(result.best_state)
+        model.cpu()
+        return result
 
 
 def _save_state(path: Path, model, optimizer, result: TrainResult, epoch: int, bad_epochs: int) -> None:
@@ -233,8 +264,6 @@ def _save_state(path: Path, model, optimizer, result: TrainResult, epoch: int, b
 def _progress(iterable, description: str, enabled: bool):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
-
     return tqdm(iterable, desc=description, unit="batch", leave=False, disable=None, dynamic_ncols=True)
 
 

@@ -183,25 +183,7 @@ def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH
             header_possible = False
             if len(fields) == 3 and fields[1].strip().lower() in (b"sequence", b"seq"):
                 continue
-        if len(fields) != 3:
-            raise InputError(
-                f"{name}: line {number}: expected 3 comma-separated fields seq_id,sequence,label, found"
-                f" {len(fields)} in {_snippet(line)!r}; is this {_CSV_EXPECTED[2:]}?"
-            )
-        raw_id, sequence, label = (field.strip() for field in fields)
-        try:
-            seq_id = raw_id.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{name}: line {number}: seq_id is not UTF-8 text (binary content?)") from None
-        if not seq_id:
-            raise InputError(f"{name}: line {number}: empty seq_id; every line needs an id before the sequence")
-        if not sequence:
-            raise InputError(f"{name}: line {number} ({seq_id}): empty sequence")
-        if label != b"0" and label != b"1":
-            raise InputError(
-                f"{name}: line {number} ({seq_id}): label {label.decode('utf-8', 'replace')!r} is not 0 or 1;"
-                " use 1 for viral and 0 for non-viral"
-            )
+        seq_id, sequence, label = _csv_fields(fields, line, number, name)
         if length is not None and len(sequence) != length:
             raise InputError(
                 f"{name}: line {number} ({seq_id}): sequence is {len(sequence)} bp, but the model needs {length} bp;"
@@ -224,6 +206,35 @@ def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH
     if not ids:
         raise InputError(f"{name}: has a header but no sequences; expected {_CSV_EXPECTED}")
 
+    return SequenceSet(ids, _encode_rows(sequences, ids, lines, name), np.array(labels, dtype=np.int64), name)
+
+
+def _csv_fields(fields: list[bytes], line: bytes, number: int, name: str) -> tuple[str, bytes, bytes]:
+    """(seq_id, sequence, label) of one ViraMiner CSV line, each checked on its own."""
+    if len(fields) != 3:
+        raise InputError(
+            f"{name}: line {number}: expected 3 comma-separated fields seq_id,sequence,label, found"
+            f" {len(fields)} in {_snippet(line)!r}; is this {_CSV_EXPECTED[2:]}?"
+        )
+    raw_id, sequence, label = (field.strip() for field in fields)
+    try:
+        seq_id = raw_id.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: line {number}: seq_id is not UTF-8 text (binary content?)") from None
+    if not seq_id:
+        raise InputError(f"{name}: line {number}: empty seq_id; every line needs an id before the sequence")
+    if not sequence:
+        raise InputError(f"{name}: line {number} ({seq_id}): empty sequence")
+    if label != b"0" and label != b"1":
+        raise InputError(
+            f"{name}: line {number} ({seq_id}): label {label.decode('utf-8', 'replace')!r} is not 0 or 1;"
+            " use 1 for viral and 0 for non-viral"
+        )
+    return seq_id, sequence, label
+
+
+def _encode_rows(sequences: list[bytes], ids: list[str], lines: list[int], name: str) -> np.ndarray:
+    """Equal-length sequences as codes (N, L) in one lookup; the first illegal character names its line and row."""
     width = len(sequences[0])
     flat = _LOOKUP[np.frombuffer(b"".join(sequences), dtype=np.uint8)]
     bad = _first_illegal(flat)
@@ -234,7 +245,7 @@ def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH
             f"{name}: line {lines[row]} ({ids[row]}): illegal character {_describe(byte)} at position {column + 1}"
             f"{_hint(byte)}; {_ALLOWED}"
         )
-    return SequenceSet(ids, flat.reshape(len(ids), width), np.array(labels, dtype=np.int64), name)
+    return flat.reshape(len(ids), width)
 
 
 # ------------------------------------------------------------------------------------------------- FASTA
@@ -401,6 +412,8 @@ def _check_fasta_path(path: str | os.PathLike) -> tuple[Path, str]:
     return path, name
 
 
+# One function of ~65 lines on purpose: a byte-level state machine (in a header or not, at a line start or not, the
+# current record and line) whose state lives in its locals; spread over helpers it would be passed back and forth.
 def _fasta_segments(path: Path, name: str) -> Iterator[tuple[str, int, bytes | None, int]]:
     """The parse shared by the FASTA readers: ``(id, header line, segment, line)`` in file order.
 

@@ -38,9 +38,8 @@ CLASSICAL_MODELS = ("rf", "logreg", "hgb")
 
 
 def register(name: str, factory: Callable[..., nn.Module], *, task: str, train: Callable | None = None) -> None:
-    """Add a neural model under ``name``, for the task whose data it reads."""
-    if task not in ("superenhancer", "viral"):
-        raise ValueError(f"register({name!r}): task must be superenhancer or viral, got {task!r}")
+    """Add a neural model under ``name``, for the task whose data it reads (a name in
+    :data:`resgenome.tasks.TASKS`; the task lists it among its ``neural_models``)."""
     MODELS[name] = ModelSpec(factory, task, train)
 
 

@@ -81,7 +81,9 @@ class PackagedModel:
     def verify(self) -> Path:
         """The checkpoint's path, after checking that its sha256 is the index's; :class:`CheckpointError` if not."""
         if not self.path.is_file():
-            raise CheckpointError(f"{PREFIX}{self.name}: packaged model file {self.path} is missing; reinstall resgenome")
+            raise CheckpointError(
+                f"{PREFIX}{self.name}: packaged model file {self.path} is missing; reinstall resgenome"
+            )
         if file_sha256(self.path) != self.sha256:
             raise CheckpointError(
                 f"{PREFIX}{self.name}: {self.path} does not match the sha256 in the package index (damaged or altered"
