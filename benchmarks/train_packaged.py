@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.metrics import brier_score_loss
 
 from resgenome import __version__
@@ -178,7 +179,7 @@ def pick_defaults(results: dict[str, dict]) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------- 3. compute
 def measure_compute(recipe: Recipe, predictor: Predictor, table_path: Path | None) -> dict:
     """FLOPs per unit and seconds per unit measured here (with the load average, since the machine is shared)."""
-    load = os.getloadavg()[0]
+    load, threads = os.getloadavg()[0], torch.get_num_threads()
     flops = flops_per_sample(recipe.model, predictor.config) if recipe.neural else None
     if recipe.task == "viral":
         if flops is None:  # the linear model's dot product over 4**k scaled k-mer frequencies
@@ -191,7 +192,7 @@ def measure_compute(recipe: Recipe, predictor: Predictor, table_path: Path | Non
             predict_viral(predictor, fasta, Path(tmp) / "calls.tsv", progress=False)
             seconds = time.perf_counter() - started
         return {"unit": "Mbp", "windows_per_unit": 1e6 / PREDICT_STRIDE, "flops_per_window": flops,
-                "seconds_per_unit": seconds * 1e6 / TIMING_BASES, "load_average": load}  # fmt: skip
+                "seconds_per_unit": seconds * 1e6 / TIMING_BASES, "load_average": load, "threads": threads}  # fmt: skip
     if flops is None:
         flops = 2 * len(predictor.features)
     task = get_task("superenhancer")
@@ -200,7 +201,7 @@ def measure_compute(recipe: Recipe, predictor: Predictor, table_path: Path | Non
     predictor.score_dataset(table)
     seconds = time.perf_counter() - started
     return {"unit": "10,000 regions", "windows_per_unit": 10_000, "flops_per_window": flops,
-            "seconds_per_unit": seconds * 10_000 / len(table), "load_average": load}  # fmt: skip
+            "seconds_per_unit": seconds * 10_000 / len(table), "load_average": load, "threads": threads}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- 4. package
@@ -489,8 +490,8 @@ def _card_compute(f: dict) -> str:
     return f"""## Compute
 
 {c["flops_per_window"]:,.0f} FLOP per {what} forward {counted}: {_flop(per_unit)} per {c["unit"]}.
-Measured on a shared 2-core CPU (load average {c["load_average"]:.1f} at the time, so an upper bound, not a
-target): {c["seconds_per_unit"]:.2f} s per {c["unit"]}, {how}. Any CPU runs it; a GPU is used when present."""
+Measured on a shared 2-core CPU with {c["threads"]} PyTorch thread(s) (load average {c["load_average"]:.1f} at the time,
+so an upper bound, not a target): {c["seconds_per_unit"]:.2f} s per {c["unit"]}, {how}. Any CPU runs it; a GPU is used when present."""
 
 
 def _flop(n: float) -> str:
@@ -516,7 +517,8 @@ The test row of the table above, from this file (`metrics.json` under `test`; ba
 {f["test_rows"]}{evaluate}
 ```
 
-This model again from scratch (same seed, same split: the same metrics), and every packaged model with its card:
+This model again from scratch, and every packaged model with its card (same seed and split; a neural model's
+numbers can differ in the last digits with another thread count or CPU, a classical model's do not):
 
 ```sh
 {train}{extra}
@@ -537,7 +539,8 @@ def _card_licence(f: dict) -> str:
                 "https://github.com/asntech/improse (`improse/data/original_data.csv`, BSD licence).")  # fmt: skip
     return f"""## Licence and citation
 
-- Weights and code: resgenome's licence (MIT).
+- Code: resgenome's licence (MIT). The weights are shipped under it as far as resgenome's own rights go; they are
+  derived from the training data below, whose terms apply too.
 - Training data: {data}
 - Model architecture: Sabba, Smara, Benhacine, Terra & Terra, *Residual Neural Network in Genomics* (2022)."""
 
