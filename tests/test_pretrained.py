@@ -166,6 +166,17 @@ def test_predict_with_a_model_of_the_other_task_is_one_line(tmp_path, capsys):
     assert "superenhancer model" in capsys.readouterr().err and not (tmp_path / "x.tsv").exists()
 
 
+def test_train_model_is_an_architecture_not_a_packaged_model(se_csv, tmp_path, monkeypatch):
+    """`train --model logreg` fits a new logistic regression, whatever a packaged model or a folder is called."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "logreg").mkdir()  # a folder with the name must not be taken for a model either
+    assert main(["train", "superenhancer", "--data", str(se_csv), "--model", "logreg", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 0  # fmt: skip
+    trained = Predictor.load(tmp_path / "run", device="cpu")
+    assert trained.model_name == "logreg"
+    assert pretrained.file_sha256(tmp_path / "run" / "model.pt") != pretrained.get("logreg").sha256
+
+
 # ---------------------------------------------------------------------------------------------- the cards' numbers
 def _test_rows(name: str, data_dir: Path, tmp_path: Path) -> Path:
     """The held-out test rows of a packaged model, as the card's command selects them."""
