@@ -69,6 +69,21 @@ class _Shard(click.ParamType):
         return i, n
 
 
+_MODEL_HELP = "(`resgenome models list`; resgenome:NAME always means the packaged one, an existing path wins)."
+_DEFAULT_HELP = "DIR/model.pt or a packaged name; default: the packaged {task} default "
+
+
+def _trained_model(spec: str | None, task: str | None) -> Path:
+    """The checkpoint a --model argument means (a path, a packaged name, or the task's packaged default)."""
+    from . import pretrained
+
+    path = pretrained.resolve(spec, task=task, note=_echo)
+    if spec is None:
+        _echo(f"using the packaged {task} model {pretrained.default(task).name} (`resgenome models show "
+              f"{pretrained.default(task).name}`)")  # fmt: skip
+    return path
+
+
 def _shared_training_options(fn):
     options = [
         click.option("--data", required=True,
@@ -105,32 +120,21 @@ def _shared_training_options(fn):
 
 
 def _run_training(task: str, **kw) -> None:
+    from .api import train as run_training
     from .io import refuse_overwriting_inputs
     from .parallel import process_group
-    from .pipeline import RUN_FILES, RunOptions, train_model
-    from .tasks import get_task
-    from .train import TrainConfig
+    from .pipeline import RUN_FILES
 
-    cfg = TrainConfig(
-        epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"], patience=kw["patience"],
-        class_weight=kw["class_weight"], seed=kw["seed"], device=kw["device"], precision=kw["precision"],
-        progress=not kw["quiet"],
-    )  # fmt: skip
-    opts = RunOptions(
-        model=kw["model"], split=kw["split"], seed=kw["seed"], preset=kw["preset"], width=kw["width"],
-        normalize=kw.get("normalize", "per-feature"), holdout=list(kw["holdout"]),
-        use_length=kw.get("use_length", False), kmer=kw.get("kmer", 6), train=cfg,
-    )  # fmt: skip
+    options = {key: kw[key] for key in ("split", "epochs", "seed", "batch_size", "lr", "patience", "class_weight",
+                                        "preset", "width", "holdout", "device", "precision")}  # fmt: skip
+    options.update({key: kw[key] for key in ("normalize", "use_length", "kmer", "labels") if key in kw})
     refuse_overwriting_inputs({"--data": kw["data"], "--labels": kw.get("labels")},
                               {"--out": [Path(kw["out"]) / name for name in RUN_FILES]})  # fmt: skip
+    # the data are read inside the folder's block: a failure there removes the folder made here
     with output_folder(kw["out"], keep=_resumable) as out, process_group(kw["device"]) as (rank, _world):
-        data = kw["data"]  # read inside: a failure here removes the folder made above
-        if task == "superenhancer" and kw.get("use_length"):
-            data = get_task(task).load(data, use_length=True)
-        if task == "viral" and kw.get("labels"):
-            data = get_task(task).load(data, labels=kw["labels"])
         log = None if kw["quiet"] or rank != 0 else _echo  # rank: a no-op group unless started by torchrun
-        metrics = train_model(task, data, opts, out, resume=kw["resume"], log=log)
+        _model, metrics = run_training(task, kw["data"], kw["model"], out=out, resume=kw["resume"], log=log,
+                                       **options)  # fmt: skip
     if rank != 0:
         return
     _echo(f"wrote {kw['out']}/model.pt, metrics.json, history.csv and figures")
@@ -221,7 +225,7 @@ def train_viral(**kw) -> None:
 
 # ---------------------------------------------------------------------------------------------- evaluate
 @cli.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="DIR/model.pt")
+@click.option("--model", "model", required=True, metavar="MODEL", help="DIR/model.pt or a packaged name " + _MODEL_HELP)
 @click.option("--data", required=True,
               help="Labelled data of the model's task (path or registry name; plain, gzip, bzip2 or xz). "
                    + _STDIN)  # fmt: skip
@@ -229,12 +233,12 @@ def train_viral(**kw) -> None:
               help="Output directory (removed again if the command fails, unless it existed).")  # fmt: skip
 @click.option("--labels", type=click.Path(path_type=Path, allow_dash=True), default=None,
               help="Viral task: seq_id<TAB>label file when --data is FASTA. " + _STDIN)  # fmt: skip
-def evaluate(model_path: Path, data: str, out: Path, labels: Path | None) -> None:
+def evaluate(model: str, data: str, out: Path, labels: Path | None) -> None:
     """Evaluate a saved model on labelled data at its saved threshold (metrics.json under `test`)."""
     from .pipeline import evaluate_model
 
     with output_folder(out):
-        metrics = evaluate_model(model_path, data, out, labels=labels)
+        metrics = evaluate_model(_trained_model(model, None), data, out, labels=labels)
     t = metrics["test"]
     if t["auroc"] is None:
         held = "no positive rows" if t["n_positive"] == 0 else "only positive rows"
@@ -250,21 +254,23 @@ def predict() -> None:
 
 
 @predict.command("superenhancer")
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--model", "model", default=None, metavar="MODEL",
+              help=_DEFAULT_HELP.format(task="superenhancer") + _MODEL_HELP)
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path, allow_dash=True),
               help="Feature table (CSV; plain, gzip, bzip2 or xz, recognised by content). " + _STDIN)  # fmt: skip
 @click.option("--output", required=True, type=click.Path(path_type=Path, allow_dash=True),
               help="TSV to write. " + _OUTPUT_HELP)  # fmt: skip
-def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> None:
+def predict_superenhancer(model: str | None, input_path: Path, output: Path) -> None:
     """Score a feature table (Class optional): TSV of chrom, start, end, score (P(SE)), label (SE/TE)."""
     from .pipeline import predict_table
 
-    n = predict_table(model_path, input_path, output)
+    n = predict_table(_trained_model(model, "superenhancer"), input_path, output)
     _echo(f"wrote {n} predictions to {output}")
 
 
 @predict.command("viral")
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="DIR/model.pt")
+@click.option("--model", "model", default=None, metavar="MODEL",
+              help=_DEFAULT_HELP.format(task="viral") + _MODEL_HELP)
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path, allow_dash=True),
               help="FASTA or ViraMiner CSV, plain, gzip, bzip2 or xz (recognised by content); sequences of any"
                    " length. " + _STDIN)  # fmt: skip
@@ -285,11 +291,12 @@ def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> N
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               callback=_cuda_present)  # fmt: skip
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def predict_viral(model_path: Path, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
+def predict_viral(model: str | None, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
     """Score contigs: TSV of seq_id, length, n_windows, score (max over windows), score_mean, label, padded."""
     from .predict import predict_viral as run_prediction
 
-    stats = run_prediction(model_path, input_path, output, device=None if device == "auto" else device,
+    stats = run_prediction(_trained_model(model, "viral"), input_path, output,
+                           device=None if device == "auto" else device,
                            progress=not quiet, **kw)  # fmt: skip
     skipped = f"; skipped {stats['skipped']} invalid records (see {output}.skipped.tsv)" if kw["skip_invalid"] else ""
     _echo(f"wrote {stats['records']} records ({stats['windows']} windows, {stats['viral']} viral) to {output}{skipped}")
@@ -338,6 +345,36 @@ def workflow_run(snakemake_args: tuple[str, ...]) -> None:
     code = run_snakemake(snakemake_args)
     if code:
         raise click.exceptions.Exit(code)
+
+
+# ---------------------------------------------------------------------------------------------- models
+@cli.group()
+def models() -> None:
+    """The trained models that ship with resgenome: list them, read their cards."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Name, task, default, size, sha256, training data and grouped hold-out metrics of each packaged model."""
+    from . import pretrained
+
+    click.echo("name\ttask\tdefault\tbytes\tsha256\ttraining data\tvalidation\ttest (held out)")
+    for m in pretrained.models():
+        click.echo(f"{m.name}\t{m.task}\t{'yes' if m.default else 'no'}\t{m.size}\t{m.sha256}\t{m.data}\t"
+                   f"{_headline(m.metrics.get('validation', {}))}\t{_headline(m.metrics.get('test', {}))}")  # fmt: skip
+
+
+def _headline(metrics: dict) -> str:
+    return " ".join(f"{key.upper()} {metrics[key]:.3f}" for key in ("auroc", "auprc") if metrics.get(key) is not None)
+
+
+@models.command("show")
+@click.argument("name")
+def models_show(name: str) -> None:
+    """Print the model card of packaged model NAME."""
+    from . import pretrained
+
+    click.echo(pretrained.get(name).card, nl=False)
 
 
 # ---------------------------------------------------------------------------------------------- bench

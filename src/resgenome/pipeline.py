@@ -63,7 +63,8 @@ def train_model(
 ) -> dict:
     """Train one model and evaluate it on the held-out test rows; write DIR/model.pt, metrics.json, history.csv,
     test_scores.csv and figures when ``out`` is given. Returns the metrics dictionary (as in metrics.json), with
-    the test labels and scores under ``_test_scores`` (not written to metrics.json).
+    the test labels and scores under ``_test_scores`` and the trained :class:`~resgenome.predictor.Predictor`
+    under ``_predictor`` (neither written to metrics.json).
 
     The trainer runs with ``opts.train`` and the task's selection metric; ``opts`` itself is left as given.
     """
@@ -109,17 +110,19 @@ def train_model(
     }  # fmt: skip
     if split.optimistic:
         metrics["warning"] = "test set was also used for validation (the paper's protocol): optimistic"
+    predictor.threshold = threshold
+    predictor.metadata = {"split": split.name, "seed": opts.seed, "preset": opts.preset,
+                          "normalize": opts.normalize, "train_config": cfg.to_dict(), "sizes": split.sizes(),
+                          "data": str(getattr(dataset, "source", data))}  # fmt: skip
     if out is not None and rank == 0:
-        predictor.threshold = threshold
-        predictor.metadata = {"split": split.name, "seed": opts.seed, "preset": opts.preset,
-                              "normalize": opts.normalize, "train_config": cfg.to_dict(), "sizes": split.sizes(),
-                              "data": str(getattr(dataset, "source", data))}  # fmt: skip
         _write_run(Path(out), predictor, metrics, history, y_test, test_scores, figures)
     if log:
         t = metrics["test"]
         log(f"{opts.model} test: AUROC {_f(t['auroc'])} AUPRC {_f(t['auprc'])} F1 {t['f1']:.4f} "
             f"(threshold {threshold:.3f}); {seconds:.1f} s")  # fmt: skip
-    return {**metrics, "_test_scores": (y_test, test_scores), "_history": history, "_seconds": seconds}
+    # the trained model, at its threshold, goes back too: resgenome.train returns it
+    return {**metrics, "_test_scores": (y_test, test_scores), "_predictor": predictor, "_history": history,
+            "_seconds": seconds}
 
 
 def _describe_split(task: Task, dataset, split: Split, log) -> dict:
@@ -207,39 +210,52 @@ def _check_classes(task: Task, source, y: np.ndarray, split: Split) -> None:
             raise ResgenomeError(f"{source}: the {part} rows hold {held}; {why} (check the data or the split)")
 
 
-def evaluate_model(model_path, data, out, *, labels=None) -> dict:
+def evaluate_model(model, data, out, *, labels=None) -> dict:
     """Score a labelled data set with a saved model at its saved threshold; write metrics.json under ``test``.
 
-    ``labels``: for the viral task, a ``seq_id<TAB>label`` file when ``data`` is FASTA.
+    ``model``: DIR/model.pt or a loaded :class:`~resgenome.predictor.Predictor`. ``out``: the folder for
+    metrics.json, test_scores.csv and curves.png, or None to write nothing. ``labels``: for the viral task, a
+    ``seq_id<TAB>label`` file when ``data`` is FASTA.
     """
-    predictor = Predictor.load(model_path)
+    predictor = model if isinstance(model, Predictor) else Predictor.load(model)
     task = get_task(predictor.task)
     options = task.load_options(predictor.preprocessing)
     if labels is not None:
         if predictor.task != "viral":
             raise ResgenomeError("--labels is for FASTA data of the viral task")
         options["labels"] = labels
+    model_path = None if isinstance(model, Predictor) else model
     refuse_overwriting_inputs({"--model": model_path, "--data": _input_files(data), "--labels": labels},
-                              {"--out": [Path(out) / f for f in EVALUATE_FILES]})  # fmt: skip
+                              {"--out": [] if out is None else [Path(out) / f for f in EVALUATE_FILES]})  # fmt: skip
     dataset = task.load(data, **options)
-    out = check_writable_dir(out)
+    out = None if out is None else check_writable_dir(out)
     scores = predictor.score_dataset(dataset)
     y = task.labels(dataset)
     metrics = {"task": task.name, "model": predictor.model_name, "data": str(data),
                "threshold": predictor.threshold, "test": evaluate_scores(y, scores, predictor.threshold)}  # fmt: skip
+    if out is None:
+        return metrics
     write_json(out / "metrics.json", metrics)
     write_scores(out / "test_scores.csv", y, scores)
     plots.save(plots.curves_figure({predictor.model_name: (y, scores)}), out / "curves.png")
     return metrics
 
 
-def predict_table(model_path, input_path, output) -> int:
+def predict_table(model, input_path, output) -> int:
     """``predict superenhancer``: score a table (Class optional), write chrom, start, end, score, label.
 
-    ``input_path`` and ``output`` may be ``-`` (standard input / output); see :mod:`resgenome.io`.
+    ``model``: DIR/model.pt or a loaded super-enhancer :class:`~resgenome.predictor.Predictor`. Returns the rows
+    written. ``input_path`` and ``output`` may be ``-`` (standard input / output); see :mod:`resgenome.io`.
     """
-    check_paths({"--model": model_path, "--input": input_path}, {"--output": output})
-    predictor = Predictor.load(model_path, task="superenhancer")
+    check_paths({"--model": None if isinstance(model, Predictor) else model, "--input": input_path},
+                {"--output": output})
+    if isinstance(model, Predictor):
+        if model.task != "superenhancer":
+            raise ResgenomeError(f"{model.source}: this is a {model.task} model; scoring a table needs a "
+                                 "superenhancer model")  # fmt: skip
+        predictor = model
+    else:
+        predictor = Predictor.load(model, task="superenhancer")
     task = get_task("superenhancer")
     table = task.load(input_path, require_labels=False, **task.load_options(predictor.preprocessing))
     scores = predictor.score_dataset(table)

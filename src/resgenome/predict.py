@@ -25,6 +25,7 @@ decompressed, hashed as it is read), the model file's sha256 and the settings th
 from __future__ import annotations
 
 import hashlib
+import copy
 import heapq
 import os
 import shutil
@@ -320,7 +321,7 @@ class ViralPrediction:
 
 
 def predict_viral(
-    model_path: str | os.PathLike,
+    model: str | os.PathLike | Predictor,
     input_path: str | os.PathLike,
     output: str | os.PathLike,
     *,
@@ -337,7 +338,8 @@ def predict_viral(
 
     Parameters
     ----------
-    model_path : DIR/model.pt of a viral model (neural or k-mer).
+    model : DIR/model.pt of a viral model (neural or k-mer), or a loaded viral :class:`~resgenome.predictor.Predictor`
+        (used as it is, at ``batch_size``; ``device`` then does not apply).
     input_path : sequences of any length; longer than the model's window -> windows every ``stride`` bases (the
         last aligned to the end); shorter -> padded with N and flagged ``padded``.
     output : TSV with columns :data:`CONTIG_COLUMNS` (``score`` = max over windows, ``score_mean`` = mean, ``label``
@@ -359,18 +361,23 @@ def predict_viral(
     skipped_path = None if is_stdio(output) else Path(output).with_name(Path(output).name + ".skipped.tsv")
     if skip_invalid and skipped_path is None:
         raise ResgenomeError("--skip-invalid writes OUTPUT.skipped.tsv beside the output: give --output a file name")
-    model_file = _model_file(model_path)
+    model_file = None if isinstance(model, Predictor) else _model_file(model)
     check_paths({"--model": model_file, "--input": input_path},
                 {"--output": output, "--output (skipped list)": skipped_path if skip_invalid else None})  # fmt: skip
     tune_allocator()
     if batch_size < 1:
         raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
-    predictor = Predictor.load(model_path, task="viral", device=device or "auto", batch_size=batch_size)
+    if isinstance(model, Predictor):
+        predictor = _viral_at_batch_size(model, batch_size)
+    else:
+        predictor = Predictor.load(model, task="viral", device=device or "auto", batch_size=batch_size)
     if not 1 <= stride <= predictor.window:
         raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
     shard = parse_shard(shard)
     shard_line = None
     if shard is not None:
+        if model_file is None:  # a part records the sha256 of its model's file, which a Predictor in memory lacks
+            raise ResgenomeError("shard: give the model as a file, whose sha256 the part records")
         if is_stdio(output) or _is_stream(output):
             raise ResgenomeError("--shard writes a part for merge-predictions, whose first line is completed once the"
                                  " input is read: give --output a file name")  # fmt: skip
@@ -426,6 +433,20 @@ class _ShardLine:
     def complete(self, handle, size: int, sha256: str) -> None:
         handle.flush()
         os.pwrite(handle.fileno(), self.text(size, sha256).encode("ascii"), 0)
+
+
+def _viral_at_batch_size(predictor: Predictor, batch_size: int) -> Predictor:
+    """The loaded ``predictor`` scoring ``batch_size`` windows per pass (a shallow copy sharing its model when the
+    size differs: scores depend in the last bits on batching, so a run scores as ``predict viral`` would)."""
+    if predictor.task != "viral":
+        raise ResgenomeError(
+            f"{predictor.source}: this is a {predictor.task} model; predicting contigs needs a viral model"
+        )
+    if predictor.batch_size == batch_size:
+        return predictor
+    resized = copy.copy(predictor)
+    resized.batch_size = batch_size
+    return resized
 
 
 def _drain(spool, out) -> None:
