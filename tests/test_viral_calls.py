@@ -216,14 +216,19 @@ def test_the_manifest_names_the_model_the_input_and_the_counts(toy, tmp_path):
     manifest = json.loads((tmp_path / "out.tsv.json").read_text())
     assert manifest["model"]["sha256"] == hashlib.sha256(toy.read_bytes()).hexdigest()
     assert manifest["model"]["name"] == "resvg"
-    assert manifest["input"] == {"path": str(fasta), "bytes": fasta.stat().st_size,
-                                 "sha256": hashlib.sha256(fasta.read_bytes()).hexdigest()}  # fmt: skip
+    assert manifest["input"] == {"path": str(fasta), "content_bytes": fasta.stat().st_size,
+                                 "content_sha256": hashlib.sha256(fasta.read_bytes()).hexdigest()}  # fmt: skip
     assert manifest["options"]["fdr"] == 0.05 and manifest["options"]["min_length"] == 250
     counts = manifest["counts"]
     assert counts["viral"] == sum(r["call"] == "viral" for r in rows)
     assert counts["viral"] + counts["non-viral"] + counts["no-call"] == counts["records"] == len(rows)
     assert manifest["calls"]["rule"].startswith("q <= 0.05") and manifest["calls"]["null_rate"] == NULL.rate
     assert manifest["wall_seconds"] > 0
+    # the input's content is hashed as it is read: a gzip copy of it is the same input
+    (tmp_path / "in.fa.gz").write_bytes(gzip.compress(fasta.read_bytes()))
+    predict(toy, tmp_path / "in.fa.gz", tmp_path / "gz.tsv", "--fdr", "0.05")
+    assert json.loads((tmp_path / "gz.tsv.json").read_text())["input"]["content_sha256"] == manifest["input"][
+        "content_sha256"]
 
 
 def test_bedgraph_tiles_each_contig_with_window_probabilities(toy, tmp_path):

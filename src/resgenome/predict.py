@@ -4,28 +4,36 @@ A contig is cut into model-length windows, exactly those of :func:`resgenome.dat
 sequence; windows of consecutive records fill one batch. Windows with too much N are not scored; the others get
 calibrated probabilities, and a contig gets a p-value, a q-value and a call (:mod:`resgenome.viral_calls`,
 :mod:`resgenome.calls`). Because q-values need every p-value of the run, contig rows wait in a temporary file and the
-table is written after the last record; the FASTA of called contigs is copied from the input in a second pass.
-Memory stays flat whatever the file or record size: a FASTA record is read in pieces of
+table is written after the last record; the FASTA of called contigs is copied from the input in a second pass (so
+``--fasta-out`` needs an input file, not a stream). Memory stays flat whatever the file or record size: a FASTA record is read in pieces of
 :data:`~resgenome.data.readers.PIECE_BASES` bases (:func:`~resgenome.data.readers.iter_fasta_pieces`), its
 windows are cut (:class:`~resgenome.data.encoding.WindowCutter`) and scored as the pieces arrive with only the last
 window's worth of bases carried from one piece to the next, and a row is written as soon as its record is complete.
 With ``skip_invalid`` the per-window rows of the record being read wait in a temporary file that spills to disk,
 since an illegal character late in the record must drop them all. Every row carries the record's index in the input
 (``record``), so the parts written with ``shard=(i, n)`` merge back into the unsharded output
-(:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is read whole.
+(:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is read whole. The input is read once, front to back
+(``-`` = standard input, any compression :mod:`resgenome.io` reads).
 
 One run is a :class:`ViralPrediction`: it reads pieces, hands each record's bases to a scoring path and writes the
 rows of the records the path reports complete. The path used today, :class:`PerWindowScoring`, scores every
 window by itself through the :class:`~resgenome.predictor.Predictor`; another path (e.g. one computing all the
 windows of a piece at once) plugs in beside it with the same methods.
+
+A shard part starts with a shard line — ``#resgenome-shard``, ``i/n``, the input's size and sha256 (of its content,
+decompressed, hashed as it is read), the model file's sha256 and the settings that change the rows, the calls' among them — and
+:func:`merge_predictions` refuses a set of parts that is not exactly shards 0 to n-1 of one input, model and settings.
 """
 
 from __future__ import annotations
 
+import copy
 import gzip
+import hashlib
 import heapq
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections import deque
@@ -37,13 +45,13 @@ from typing import Callable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
+from .call_options import DEFAULT_MAX_N_FRACTION, DEFAULT_MIN_LENGTH, CallOptions
+from .calibration import MAX_LOG_ODDS
 from .data import readers
 from .data.encoding import WindowCutter, reverse_complement
 from .data.readers import RecordPiece
 from .errors import ResgenomeError
-from .io import atomic_open
-from .call_options import DEFAULT_MAX_N_FRACTION, DEFAULT_MIN_LENGTH, CallOptions
-from .calibration import MAX_LOG_ODDS
+from .io import Input, check_paths, is_stdio, open_input, open_output
 from .predictor import Predictor
 from .runtime import tune_allocator
 from .viral_calls import (
@@ -51,10 +59,11 @@ from .viral_calls import (
     BedGraph,
     ContigTable,
     Manifest,
-    PartCalls,
+    MergedCalls,
     Tally,
     WindowEvidence,
     copy_records,
+    fdr_of_settings,
     warn_if_uncalibrated,
     window_filter,
     write_manifest,
@@ -65,6 +74,9 @@ SKIPPED_COLUMNS = ["seq_id", "reason", "record"]
 _WINDOWS_PER_CHUNK = 4096  # windows handed to the batcher at a time (views of the piece: no copy is made)
 _PIECE_BASES = readers.PIECE_BASES  # bases read from a FASTA record at a time; tests make it tiny
 _SPOOL_BYTES = 1 << 20  # per-window rows of an unfinished record kept in memory before spilling to disk
+SHARD_TAG = "#resgenome-shard"
+_INPUT_EXPECTED = "a FASTA file (plain, gzip, bzip2 or xz) or a ViraMiner CSV"
+_PART_EXPECTED = "a part written by `resgenome predict viral --shard I/N`"
 
 
 @dataclass
@@ -95,7 +107,7 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
-def _pieces(path: Path, select: Callable[[int], bool], skip_invalid: bool) -> Iterator[RecordPiece]:
+def _pieces(path: Input, select: Callable[[int], bool], skip_invalid: bool) -> Iterator[RecordPiece]:
     """The records ``select`` accepts, as pieces in input order (see :func:`~resgenome.data.readers.iter_fasta_pieces`).
 
     Records of other shards are passed over unchecked: each record's problems are reported by the shard owning it.
@@ -231,7 +243,7 @@ class PerWindowScoring:
 
 @dataclass
 class RunOutputs:
-    """Where a run writes besides its table (None: not written), and whether it writes its manifest."""
+    """Where a run writes besides its table (None: not written), and its manifest (None: none)."""
 
     fasta: Path | None = None
     bedgraph: Path | None = None
@@ -241,15 +253,17 @@ class RunOutputs:
 class ViralPrediction:
     """One ``predict viral`` run: pieces in, rows out (see the module docstring and :func:`predict_viral`)."""
 
-    def __init__(self, predictor: Predictor, input_path: Path, output: Path, *, stride: int, per_window: bool,
-                 both_strands: bool, shard: tuple[int, int] | None, skip_invalid: bool, progress: bool,
-                 options: CallOptions | None = None, outputs: RunOutputs | None = None):  # fmt: skip
+    def __init__(self, predictor: Predictor, input_path: str | os.PathLike, output: Path, *, stride: int,
+                 per_window: bool, both_strands: bool, shard: tuple[int, int] | None, skip_invalid: bool,
+                 progress: bool, shard_line: "_ShardLine | None" = None, options: CallOptions | None = None,
+                 outputs: RunOutputs | None = None):  # fmt: skip
         self.predictor, self.path, self.output = predictor, input_path, output
+        self.name = str(input_path)  # the input's name in messages, once it is open
+        self.shard_line = shard_line
         self.window = predictor.window
         self.per_window, self.both_strands, self.skip_invalid = per_window, both_strands, skip_invalid
-        self.shard, self.progress = shard, progress
+        self.shard, self.progress, self.stride = shard, progress, stride
         self.options, self.outputs = options or CallOptions(), outputs or RunOutputs()
-        self.stride = stride
         self.stats = {"records": 0, "windows": 0, "scored_windows": 0, "viral_windows": 0, "skipped": 0, "bases": 0,
                       "output": str(output)}  # fmt: skip
         self.evidence = WindowEvidence(predictor.calibration, predictor.threshold, both_strands)
@@ -270,42 +284,54 @@ class ViralPrediction:
     def run(self) -> dict:
         """Read, score, call and write everything; returns the counts (records, windows, calls, skipped, bases)."""
         mine = (lambda k: k % self.shard[1] == self.shard[0]) if self.shard else (lambda k: True)
+        digest = self.shard is not None or self.outputs.manifest is not None
         with ExitStack() as stack:
+            source = stack.enter_context(open_input(self.path, _INPUT_EXPECTED, digest=digest))
+            self.name = source.name
             self._open_outputs(stack)
             bar = stack.enter_context(_progress(self.progress))
             record: _Record | None = None
-            for piece in _pieces(self.path, mine, self.skip_invalid):
+            for piece in _pieces(source, mine, self.skip_invalid):
                 if record is None or piece.index != record.index:
                     record = _Record(piece.index, piece.record)
                     self.scoring.start(record)
                 bar.update(len(piece.codes))
                 self.add_piece(record, piece)
             self.write_records(self.scoring.flush())
-            self._finish()
+            self._finish(source)
         return self.stats
 
     def _open_outputs(self, stack: ExitStack) -> None:
-        """The output (and with ``skip_invalid`` the skipped-records file and the spool), written atomically."""
-        self.out = stack.enter_context(atomic_open(self.output, "w", newline=""))
-        if self.per_window:  # a contig table is written whole at the end (q-values need every p-value)
+        """The output (and with ``skip_invalid`` the skipped-records file and the spool), each through
+        :func:`~resgenome.io.open_output` (a file atomically); a shard part starts with its shard line."""
+        self.out = stack.enter_context(open_output(self.output, "w", newline=""))
+        if self.shard_line:
+            self.out.write(self.shard_line.placeholder())
+        if self.per_window:  # a contig table is written whole at the end: q-values need every p-value
             self.out.write("\t".join(WINDOW_COLUMNS) + "\n")
         if self.skip_invalid:
             skipped_path = self.output.with_name(self.output.name + ".skipped.tsv")
-            self.skipped = stack.enter_context(atomic_open(skipped_path, "w", newline=""))
+            self.skipped = stack.enter_context(open_output(skipped_path, "w", newline=""))
+            if self.shard_line:
+                self.skipped.write(self.shard_line.placeholder())
             self.skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
         if self.per_window and self.skip_invalid:
             self.spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
         if self.outputs.bedgraph is not None:
-            handle = stack.enter_context(atomic_open(self.outputs.bedgraph, "w", newline=""))
+            handle = stack.enter_context(open_output(self.outputs.bedgraph, "w", newline=""))
             self.graph = BedGraph(handle, self.window, spool=self.skip_invalid)
 
-    def _finish(self) -> None:
-        """After the last record: the contig table with q-values and calls, the FASTA of the called records, the
-        manifest (all still inside the run's atomic outputs)."""
+    def _finish(self, source: Input) -> None:
+        """After the last record, still inside the run's outputs: the contig table with q-values and calls, the
+        shard line, the FASTA of the called records and the manifest."""
         if not self.per_window:
             self.stats.update(self.table.write(self.out))
-            if self.outputs.fasta is not None:
-                _write_fasta(self.outputs.fasta, self.path, self.table.called())
+        size, sha256 = source.digest() if (self.shard_line or self.outputs.manifest) else (None, None)
+        if self.shard_line:  # the input has been read to its end: its size and digest complete the shard line
+            for handle in filter(None, (self.out, self.skipped)):
+                self.shard_line.complete(handle, size, sha256)
+        if self.outputs.fasta is not None and not self.per_window:
+            _write_fasta(self.outputs.fasta, Path(self.path), self.table.called())
         if self.outputs.manifest is not None:
             options = {"stride": self.stride, "per_window": self.per_window, "both_strands": self.both_strands,
                        "batch_size": self.predictor.batch_size, "device": str(self.predictor.device),
@@ -316,12 +342,15 @@ class ViralPrediction:
             outputs = {"table": str(self.output), "fasta": options["fasta_out"], "bedgraph": options["bedgraph"],
                        "skipped": str(self.output) + ".skipped.tsv" if self.skip_invalid else None}  # fmt: skip
             rule = None if self.per_window else self.table.rule()
-            payload = self.outputs.manifest.payload(self.stats, self.evidence, rule,
-                                                    time.perf_counter() - self.started, options, outputs)
+            payload = self.outputs.manifest.payload(self.stats, self.evidence, rule, time.perf_counter() - self.started,
+                                                    options, outputs, input_name=self.name, input_size=size,
+                                                    input_sha256=sha256)  # fmt: skip
             write_manifest(self.output.with_name(self.output.name + ".json"), payload)
 
     def add_piece(self, record: _Record, piece: RecordPiece) -> None:
-        """Score the bases of one piece; at the record's last piece, close it and write what is complete."""
+        """Score the bases of one piece; at the record's last piece, close it and write what is complete.
+
+        A record of N only is scored like any other: it has no window to score and gets ``no-call``."""
         if piece.error is not None:
             self.skip(record, piece.error)
             return
@@ -345,7 +374,7 @@ class ViralPrediction:
         if self.graph is not None:
             self.graph.drop(record)
         self.stats["skipped"] += 1
-        reason = str(error).removeprefix(f"{self.path}: ").replace("\t", " ")
+        reason = str(error).removeprefix(f"{self.name}: ").replace("\t", " ")
         self.skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
 
     def write_windows(self, record: _Record, starts: np.ndarray, probabilities: np.ndarray) -> None:
@@ -375,7 +404,7 @@ class ViralPrediction:
 
 
 def predict_viral(
-    model_path: str | os.PathLike,
+    model: str | os.PathLike | Predictor,
     input_path: str | os.PathLike,
     output: str | os.PathLike,
     *,
@@ -398,52 +427,85 @@ def predict_viral(
 
     Parameters
     ----------
-    model_path : DIR/model.pt of a viral model (neural or k-mer).
+    model : DIR/model.pt of a viral model (neural or k-mer), or a loaded viral :class:`~resgenome.predictor.Predictor`
+        (used as it is, at ``batch_size``; ``device`` then does not apply).
     input_path : sequences of any length; longer than the model's window -> windows every ``stride`` bases (the
         last aligned to the end); shorter -> padded with N and flagged ``padded``.
     output : TSV with columns :data:`~resgenome.viral_calls.CONTIG_COLUMNS` (calibrated ``score_max`` /
         ``score_mean`` over scored windows, the count and fraction of viral-looking windows, ``p_value``,
         ``q_value``, ``call`` viral / non-viral / no-call and its ``reason``), or with ``per_window`` one row per
         window (:data:`WINDOW_COLUMNS`; start 0-based, end exclusive; score = calibrated probability, NA when not
-        scored). Written atomically: nothing on error.
+        scored). ``-`` is standard output. A file is written atomically (nothing on error); see
+        :func:`resgenome.io.open_output` for streams and links.
     both_strands : score each window and its reverse complement and average their log-odds.
     batch_size : windows per forward pass (scores depend on it in the last bits, as batching does everywhere).
     shard : ``"i/n"``: score only records k with ``k % n == i``; :func:`merge_predictions` joins the parts and
         recomputes the q-values over all of them.
     skip_invalid : skip records with an illegal character or without sequence, list them in ``OUTPUT.skipped.tsv``
         (seq_id, reason, record); without it the first such record is an error naming the file, line and record.
+        (A record of N only is not invalid: it gets ``no-call``.)
     device : ``cpu``, ``cuda`` or None (CUDA when present).
     fdr : call by Benjamini-Hochberg q-value at this false discovery rate; None -> by p-value at the model's null
         rate (:mod:`resgenome.calls`).
     min_length, max_n_fraction : records shorter than ``min_length`` are ``no-call``; windows with more N than
         ``max_n_fraction`` among their own bases are not scored.
-    fasta_out : FASTA of the records called viral, copied byte for byte from the input (gzip when it ends in .gz).
+    fasta_out : FASTA of the records called viral, copied byte for byte from the input (gzip when it ends in .gz);
+        the input is read a second time, so it must be a file.
     bedgraph : calibrated window probabilities as bedGraph (0-based), each window over the bases nearest its centre.
-    manifest : write ``OUTPUT.json`` (version, model and input sha256, options, counts, wall time).
+    manifest : write ``OUTPUT.json`` (version, model sha256, input size and sha256, options, counts, wall time);
+        not for an output to standard output.
 
     Returns
     -------
     dict with records, windows, scored_windows, viral_windows, skipped, bases, the count of each call, output.
     """
+    options = CallOptions(fdr, min_length, max_n_fraction)
+    options.check()
+    skipped_path = None if is_stdio(output) else Path(output).with_name(Path(output).name + ".skipped.tsv")
+    if skip_invalid and skipped_path is None:
+        raise ResgenomeError("--skip-invalid writes OUTPUT.skipped.tsv beside the output: give --output a file name")
+    manifest_path = None if (not manifest or is_stdio(output)) else Path(output).with_name(Path(output).name + ".json")
+    model_file = None if isinstance(model, Predictor) else _model_file(model)
+    check_paths({"--model": model_file, "--input": input_path},
+                {"--output": output, "--output (skipped list)": skipped_path if skip_invalid else None,
+                 "--output (manifest)": manifest_path, "--fasta-out": fasta_out, "--bedgraph": bedgraph})  # fmt: skip
+    if fasta_out is not None and (is_stdio(input_path) or _is_stream(input_path)):
+        raise ResgenomeError("--fasta-out copies the called records from the input in a second pass: give --input a"
+                             " file, not a stream")  # fmt: skip
     tune_allocator()
     if batch_size < 1:
         raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
-    options = CallOptions(fdr, min_length, max_n_fraction)
-    options.check()
     shard = parse_shard(shard)
     if shard and fdr is not None and fasta_out is not None:
         raise ResgenomeError("--fasta-out with --shard and --fdr: q-values need the whole run; merge the parts with"
                              " merge-predictions and call at the FDR there")  # fmt: skip
-    predictor = Predictor.load(model_path, task="viral", device=device or "auto", batch_size=batch_size)
-    warn_if_uncalibrated(predictor.calibration, model_path, both_strands)
+    if isinstance(model, Predictor):
+        predictor = _viral_at_batch_size(model, batch_size)
+    else:
+        predictor = Predictor.load(model, task="viral", device=device or "auto", batch_size=batch_size)
+    warn_if_uncalibrated(predictor.calibration, predictor.source, both_strands)
     if not 1 <= stride <= predictor.window:
         raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
-    model = {"name": predictor.model_name, "kind": predictor.kind, "training": predictor.metadata}
+    # a shard part and the manifest name the model file by its sha256
+    model_sha256 = _sha256(model_file) if model_file is not None and (shard or manifest_path) else None
+    shard_line = None
+    if shard is not None:
+        if model_file is None:  # a part records the sha256 of its model's file, which a Predictor in memory lacks
+            raise ResgenomeError("shard: give the model as a file, whose sha256 the part records")
+        if is_stdio(output) or _is_stream(output):
+            raise ResgenomeError("--shard writes a part for merge-predictions, whose first line is completed once the"
+                                 " input is read: give --output a file name")  # fmt: skip
+        settings = (f"window={predictor.window},stride={stride},per_window={int(per_window)},"
+                    f"both_strands={int(both_strands)},skip_invalid={int(skip_invalid)},fdr={fdr},"
+                    f"min_length={min_length},max_n_fraction={max_n_fraction}")  # fmt: skip
+        shard_line = _ShardLine(shard, model_sha256, settings)
+    info = {"name": predictor.model_name, "kind": predictor.kind, "training": predictor.metadata,
+            "source": predictor.source}  # fmt: skip
     outputs = RunOutputs(None if fasta_out is None else Path(fasta_out), None if bedgraph is None else Path(bedgraph),
-                         Manifest(model_path, model, input_path) if manifest else None)  # fmt: skip
-    run = ViralPrediction(predictor, Path(input_path), Path(output), stride=stride, per_window=per_window,
+                         Manifest(model_file, model_sha256, info) if manifest_path else None)  # fmt: skip
+    run = ViralPrediction(predictor, input_path, Path(output), stride=stride, per_window=per_window,
                           both_strands=both_strands, shard=shard, skip_invalid=skip_invalid, progress=progress,
-                          options=options, outputs=outputs)  # fmt: skip
+                          shard_line=shard_line, options=options, outputs=outputs)  # fmt: skip
     return run.run()
 
 
@@ -453,12 +515,71 @@ def _str(path: Path | None) -> str | None:
 
 def _write_fasta(fasta_out: Path, path: Path, called: set[int]) -> None:
     """The called records, copied from the input (gzip-compressed when ``fasta_out`` ends in .gz)."""
-    with atomic_open(fasta_out, "wb") as handle:
+    with open_output(fasta_out, "wb") as handle:
         if fasta_out.suffix == ".gz":
             with gzip.GzipFile(fileobj=handle, mode="wb") as zipped:  # closing it leaves ``handle`` open
-                copy_records(path, called, zipped, fasta=readers.is_fasta(path))
+                copy_records(path, called, zipped)
         else:
-            copy_records(path, called, handle, fasta=readers.is_fasta(path))
+            copy_records(path, called, handle)
+
+
+def _model_file(model_path: str | os.PathLike) -> Path:
+    """DIR/model.pt for a run folder given as the model, else the path itself."""
+    path = Path(model_path)
+    return path / "model.pt" if path.is_dir() else path
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _is_stream(path: str | os.PathLike) -> bool:
+    """True for an output written in place (FIFO, device, /dev/stdout): it cannot be completed afterwards."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
+
+
+@dataclass
+class _ShardLine:
+    """The first line of a shard part: which shard, of which input, model and settings.
+
+    The input is known only once it has been read (it may be a stream), so the line is written first with a
+    placeholder of the same length and completed in place at the end (the part is a regular file, not yet renamed).
+    """
+
+    shard: tuple[int, int]
+    model_sha256: str
+    settings: str
+
+    def text(self, size: int, sha256: str) -> str:
+        i, n = self.shard
+        return (f"{SHARD_TAG}\t{i}/{n}\tinput={size:020d}:{sha256}\tmodel={self.model_sha256}\t"
+                f"{self.settings}\n")  # fmt: skip
+
+    def placeholder(self) -> str:
+        return self.text(0, "0" * 64)
+
+    def complete(self, handle, size: int, sha256: str) -> None:
+        handle.flush()
+        os.pwrite(handle.fileno(), self.text(size, sha256).encode("ascii"), 0)
+
+
+def _viral_at_batch_size(predictor: Predictor, batch_size: int) -> Predictor:
+    """The loaded ``predictor`` scoring ``batch_size`` windows per pass (a shallow copy sharing its model when the
+    size differs: scores depend in the last bits on batching, so a run scores as ``predict viral`` would)."""
+    if predictor.task != "viral":
+        raise ResgenomeError(
+            f"{predictor.source}: this is a {predictor.task} model; predicting contigs needs a viral model"
+        )
+    if predictor.batch_size == batch_size:
+        return predictor
+    resized = copy.copy(predictor)
+    resized.batch_size = batch_size
+    return resized
 
 
 def _drain(spool, out) -> None:
@@ -489,45 +610,128 @@ def _progress(enabled: bool):
 
 
 # ------------------------------------------------------------------------------------------------- merging
-def _read_part(path: Path) -> tuple[list[str], Iterator[tuple[int, str]]]:
+@dataclass
+class _Part:
+    """An open shard part: its shard line's fields, its column names and its rows ``(record, line)``."""
+
+    source: Input
+    name: str
+    shard: tuple[int, int]
+    input: str
+    model: str
+    settings: str
+    header: list[str]
+    rows: Iterator[tuple[int, str]]
+
+
+def _read_part(path: str | os.PathLike) -> _Part:
+    source = open_input(path, _PART_EXPECTED)
+    name = source.name
+    handle = source.text()
     try:
-        handle = open(path, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ResgenomeError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    header = handle.readline().rstrip("\n").split("\t")
-    if "record" not in header:
-        handle.close()
-        raise ResgenomeError(f"{path}: not a `predict viral` output (no 'record' column)")
+        first = handle.readline()
+        fields = first.rstrip("\n").split("\t")
+        if fields[0] != SHARD_TAG:
+            raise ResgenomeError(f"{name}: not a `predict viral --shard` part (no shard line first); merge the parts of"
+                                 " one --shard run")  # fmt: skip
+        try:
+            _, which, input_id, model, settings = fields
+            i, n = (int(x) for x in which.split("/"))
+        except ValueError:
+            raise ResgenomeError(f"{name}: damaged shard line {first.strip()[:80]!r}") from None
+        header = handle.readline().rstrip("\n").split("\t")
+        if "record" not in header:
+            raise ResgenomeError(f"{name}: not a `predict viral` output (no 'record' column)")
+    except BaseException:
+        source.close()
+        raise
     column = header.index("record")
 
     def rows() -> Iterator[tuple[int, str]]:
-        with handle:
-            for number, line in enumerate(handle, 2):
-                fields = line.rstrip("\n").split("\t")
-                try:
-                    yield int(fields[column]), line
-                except (IndexError, ValueError):
-                    raise ResgenomeError(f"{path}: line {number}: no record index; is the file complete?") from None
+        for number, line in enumerate(handle, 3):
+            fields = line.rstrip("\n").split("\t")
+            try:
+                yield int(fields[column]), line
+            except (IndexError, ValueError):
+                raise ResgenomeError(f"{name}: line {number}: no record index; is the file complete?") from None
 
-    return header, rows()
+    return _Part(source, name, (i, n), input_id, model, settings, header, rows())
 
 
 def merge_predictions(parts: list[str | os.PathLike], output: str | os.PathLike) -> int:
     """Join the outputs of ``predict_viral(..., shard=...)`` back into input order; return the number of rows.
 
-    Each part is already in input order, so a streaming k-way merge on the ``record`` column restores the order of
-    the unsharded output (the rows of a per-window output stay grouped by record). Contig tables get their q-values
-    (and calls at an FDR) recomputed over all parts (:class:`resgenome.viral_calls.PartCalls`). Side files
-    ``PART.skipped.tsv`` are merged into ``OUTPUT.skipped.tsv`` when every part has one.
+    The parts must be exactly shards 0 to n-1, once each, of one run: the same input (size and sha256), model
+    (sha256) and settings, as their shard lines say; otherwise nothing is written and the message names the missing,
+    repeated or foreign part. Each part is in input order, so a streaming k-way merge on the ``record`` column
+    restores the order of the unsharded output (the rows of a per-window output stay grouped by record); a contig
+    table gets its q-values (and calls at an FDR) recomputed over all parts (:class:`~resgenome.viral_calls.MergedCalls`,
+    the FDR read from the shard lines, which must agree like every setting). The parts of
+    a ``skip_invalid`` run also merge their ``PART.skipped.tsv`` lists into ``OUTPUT.skipped.tsv``. ``-`` reads one
+    part from standard input, or writes the output to standard output.
     """
-    paths = [Path(p) for p in parts]
-    if not paths:
+    if not parts:
         raise ResgenomeError("merge-predictions: give at least one part")
-    n = _merge(paths, Path(output))
-    side = [p.with_name(p.name + ".skipped.tsv") for p in paths]
-    if all(p.is_file() for p in side):
-        _merge(side, Path(output).with_name(Path(output).name + ".skipped.tsv"))
+    check_paths({"PARTS": list(parts)}, {"--output": output})
+    opened: list[_Part] = []
+    with ExitStack() as stack:
+        for path in parts:
+            opened.append(_read_part(path))
+            stack.callback(opened[-1].source.close)
+        _check_shard_set(opened)
+        side_paths = side_output = None
+        if "skip_invalid=1" in opened[0].settings.split(","):
+            side_paths, side_output = _skipped_lists(parts, opened, output)
+            check_paths({"PARTS": side_paths}, {"--output (skipped list)": side_output})
+            side = [_read_part(p) for p in side_paths]
+            for part in side:
+                stack.callback(part.source.close)
+            _check_shard_set(side)
+        n = _merge(opened, output)
+        if side_paths:
+            _merge(side, side_output)
     return n
+
+
+def _check_shard_set(parts: list[_Part]) -> None:
+    """Refuse anything but shards 0..n-1 of one run, each once, naming the part at fault."""
+    first = parts[0]
+    n = first.shard[1]
+    for part in parts[1:]:
+        for what, mine, theirs in (("shard count", part.shard[1], n), ("input", part.input, first.input),
+                                   ("model", part.model, first.model), ("settings", part.settings, first.settings),
+                                   ("columns", part.header, first.header)):  # fmt: skip
+            if mine != theirs:
+                raise ResgenomeError(f"{part.name}: a part of another run than {first.name} (its {what} differs);"
+                                     " merge the parts of one --shard run")  # fmt: skip
+    seen: dict[int, str] = {}
+    for part in parts:
+        i = part.shard[0]
+        if i in seen:
+            raise ResgenomeError(f"{part.name}: shard {i}/{n} again (also {seen[i]}); give each part once")
+        seen[i] = part.name
+    missing = [i for i in range(n) if i not in seen]
+    if missing:
+        have = ", ".join(f"{i}/{n} from {seen[i]}" for i in sorted(seen))
+        raise ResgenomeError(f"merge-predictions: shard {missing[0]}/{n} is missing"
+                             f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; have {have};"
+                             " nothing was written")  # fmt: skip
+
+
+def _skipped_lists(parts, opened: list[_Part], output) -> tuple[list[Path], Path]:
+    """The ``PART.skipped.tsv`` beside each part of a ``skip_invalid`` run, and ``OUTPUT.skipped.tsv``."""
+    if is_stdio(output):
+        raise ResgenomeError("the parts carry skipped lists (--skip-invalid): give --output a file name, so that"
+                             " OUTPUT.skipped.tsv can be written beside it")  # fmt: skip
+    side = []
+    for path, part in zip(parts, opened):
+        if is_stdio(path):
+            raise ResgenomeError(f"{part.name}: its skipped list cannot be found beside standard input; give the"
+                                 " part as a file")  # fmt: skip
+        side.append(Path(path).with_name(Path(path).name + ".skipped.tsv"))
+        if not side[-1].is_file():
+            raise ResgenomeError(f"{part.name}: written with --skip-invalid, but its list {side[-1]} is missing")
+    return side, Path(output).with_name(Path(output).name + ".skipped.tsv")
 
 
 def _tag(rows: Iterator[tuple[int, str]], part: int) -> Iterator[tuple[int, int, str]]:
@@ -535,28 +739,28 @@ def _tag(rows: Iterator[tuple[int, str]], part: int) -> Iterator[tuple[int, int,
         yield record, part, line
 
 
-def _merge(paths: list[Path], output: Path) -> int:
-    opened = [_read_part(p) for p in paths]
-    header = opened[0][0]
-    for p, (h, _) in zip(paths, opened):
-        if h != header:
-            raise ResgenomeError(f"{p}: its columns differ from those of {paths[0]}; parts of different runs?")
-    calls = PartCalls(paths, header) if "q_value" in header else None
+def _merge(parts: list[_Part], output) -> int:
+    header = parts[0].header
+    # a contig table's q-values (and FDR calls) are recomputed over all parts: see MergedCalls
+    calls = MergedCalls(header, fdr_of_settings(parts[0].settings)) if "q_value" in header else None
     n = 0
     last, owner = -1, {}
-    with atomic_open(output, "w", newline="") as handle:
+    with open_output(output, "w", newline="") as handle:
         handle.write("\t".join(header) + "\n")
-        tagged = [_tag(rows, k) for k, (_, rows) in enumerate(opened)]
+        tagged = [_tag(part.rows, k) for k, part in enumerate(parts)]
         for record, k, line in heapq.merge(*tagged, key=lambda t: t[0]):
             if record < last or (record == last and owner[record] != k):
                 raise ResgenomeError(
-                    f"{paths[k]}: record {record} is out of order or also in {paths[owner.get(record, k)]};"
+                    f"{parts[k].name}: record {record} is out of order or also in {parts[owner.get(record, k)].name};"
                     " parts must be distinct shards of one run"
                 )
             owner = {record: k}
             last = record
             if calls is not None:
-                line = calls.rewrite(k, line)
-            handle.write(line if line.endswith("\n") else line + "\n")
+                calls.add(line)
+            else:
+                handle.write(line if line.endswith("\n") else line + "\n")
             n += 1
+        if calls is not None:
+            calls.write(handle)
     return n

@@ -12,13 +12,12 @@ the records as they complete, so they fit any streaming loop:
 - :class:`BedGraph` — one calibrated probability per window, each window's over the bases nearer its centre than
   any other window's centre, so intervals tile the contig without overlap (as genome browsers require);
 - :func:`copy_records` — the called records, copied byte for byte from the input in a second streamed pass;
-- :func:`write_manifest` — OUTPUT.json: version, model and input (sizes, sha256), every option, counts per call.
+- :class:`Manifest` — OUTPUT.json: version, model and input (size, sha256), every option, counts per call;
+- :class:`MergedCalls` — q-values and FDR calls recomputed over the parts of a sharded run when they are merged.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -43,15 +42,16 @@ from .calls import (
     q_values,
     scorable,
 )
+from .data.readers import is_fasta
 from .errors import ModelWarning, ResgenomeError
-from .io import atomic_open
+from .io import Input, open_input, open_output
 
 CONTIG_COLUMNS = ["seq_id", "length", "n_windows", "n_scored", "viral_windows", "viral_fraction", "p_value",
                   "q_value", "call", "reason", "score_max", "score_mean", "padded", "record"]  # fmt: skip
 _SPOOL_BYTES = 8 << 20  # contig rows kept in memory before the spool spills to disk
 _COPY_BLOCK = 1 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
+_COPY_EXPECTED = "a FASTA file (plain, gzip, bzip2 or xz) or a ViraMiner CSV"
 
 
 @dataclass
@@ -196,53 +196,50 @@ def _number(x: float) -> str:
     return "NA" if np.isnan(x) else f"{x:.{DIGITS}g}"
 
 
-class PartCalls:
+class MergedCalls:
     """q-values (and FDR calls) recomputed over every part of a sharded run, for ``merge-predictions``.
 
-    Each shard's q-values count only its own contigs. Joining parts reads the p-value column of all of them first
-    (one float per contig in memory), computes q-values over the whole run, and rewrites ``q_value`` — and, for a
-    run called at an FDR, ``call`` and ``reason`` — in each row as the merge writes it. The FDR comes from each
-    part's run manifest (PART.json), which must agree.
+    Each shard's q-values count only its own contigs. The merge writes the joined rows to a temporary file while it
+    collects their p-values (one float per contig in memory); then q-values over the whole run are computed and
+    every row is written out with its ``q_value`` — and, for a run called at an FDR, its ``call`` and ``reason`` —
+    replaced. Parts are read once, so one of them may be standard input.
     """
 
-    def __init__(self, paths: list[Path], header: list[str]):
+    def __init__(self, header: list[str], fdr: float | None):
         self.p_col, self.q_col = header.index("p_value"), header.index("q_value")
         self.call_col, self.reason_col = header.index("call"), header.index("reason")
-        fdrs = {_part_fdr(p) for p in paths}
-        if len(fdrs) > 1:
-            raise ResgenomeError(f"merge-predictions: the parts were called at different --fdr ({sorted(fdrs, key=str)})")
-        self.fdr = fdrs.pop()
-        p = [self._p_column(path) for path in paths]
-        q = q_values(np.concatenate(p)) if p else np.empty(0)
-        bounds = np.cumsum([0] + [len(x) for x in p])
-        self.q = [q[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
-        self.row = [0] * len(paths)
+        self.fdr = fdr
+        self.p = array("d")
+        self.spool = tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline="", encoding="utf-8")
 
-    def _p_column(self, path: Path) -> np.ndarray:
-        with open(path, encoding="utf-8", newline="") as handle:
-            next(handle)
-            return np.array([np.nan if (v := line.split("\t")[self.p_col]) == "NA" else float(v) for line in handle])
+    def add(self, line: str) -> None:
+        """One merged row, in output order."""
+        value = line.split("\t")[self.p_col]
+        self.p.append(np.nan if value == "NA" else float(value))
+        self.spool.write(line if line.endswith("\n") else line + "\n")
 
-    def rewrite(self, part: int, line: str) -> str:
-        """The row ``line`` of part ``part`` (rows come in each part's order) with the run's q-value and call."""
-        q = self.q[part][self.row[part]]
-        self.row[part] += 1
-        fields = line.rstrip("\n").split("\t")
-        fields[self.q_col] = _number(q)
-        if self.fdr is not None and fields[self.call_col] != "no-call":
-            viral = q <= self.fdr
-            fields[self.call_col] = "viral" if viral else "non-viral"
-            fields[self.reason_col] = "q<=fdr" if viral else "q>fdr"
-        return "\t".join(fields) + "\n"
+    def write(self, out: IO[str]) -> None:
+        """Every row collected, with the run's q-values and calls."""
+        q = q_values(np.frombuffer(self.p, dtype=np.float64))
+        self.spool.seek(0)
+        for line, qv in zip(self.spool, q):
+            fields = line.rstrip("\n").split("\t")
+            fields[self.q_col] = _number(qv)
+            if self.fdr is not None and fields[self.call_col] != "no-call":
+                viral = qv <= self.fdr
+                fields[self.call_col] = "viral" if viral else "non-viral"
+                fields[self.reason_col] = "q<=fdr" if viral else "q>fdr"
+            out.write("\t".join(fields) + "\n")
+        self.spool.close()
 
 
-def _part_fdr(path: Path) -> float | None:
-    manifest = path.with_name(path.name + ".json")
-    try:
-        return json.loads(manifest.read_text())["options"]["fdr"]
-    except (OSError, ValueError, KeyError):
-        raise ResgenomeError(f"{manifest}: missing or unreadable; merge-predictions needs each part's run manifest to"
-                             " recompute q-values over the whole run") from None
+def fdr_of_settings(settings: str) -> float | None:
+    """The ``--fdr`` a shard part was called at, from its shard line's settings (``...,fdr=0.05,...``)."""
+    for item in settings.split(","):
+        key, _, value = item.partition("=")
+        if key == "fdr":
+            return None if value == "None" else float(value)
+    return None
 
 
 # ------------------------------------------------------------------------------------------------- bedGraph
@@ -307,24 +304,18 @@ class BedGraph:
 
 
 # ------------------------------------------------------------------------------------------------- FASTA out
-def _open_binary(path: Path):
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
+def copy_records(path: str | os.PathLike, wanted: set[int], out: IO[bytes]) -> int:
+    """Copy the records whose 0-based index is in ``wanted`` from a FASTA file (any compression
+    :func:`resgenome.io.open_input` reads) to ``out``, byte for byte: header line, sequence lines, line breaks.
+    Streams in blocks; returns the number of records copied.
 
-
-def copy_records(path: str | os.PathLike, wanted: set[int], out: IO[bytes], *, fasta: bool = True) -> int:
-    """Copy the records whose 0-based index is in ``wanted`` from a FASTA file (plain or gzip) to ``out``, byte for
-    byte: header line, sequence lines, line breaks. Streams in blocks; returns the number of records copied.
-
-    A ViraMiner CSV (``fasta=False``) gives ``>seq_id`` and the sequence field as written, one line each.
+    A ViraMiner CSV gives ``>seq_id`` and the sequence field as written, one line each.
     """
-    if not fasta:
-        return _copy_csv_records(Path(path), wanted, out)
-    index, copying, at_line_start, copied = -1, False, True, 0
-    with _open_binary(Path(path)) as handle:
-        first = True
-        while block := handle.read(_COPY_BLOCK):
+    with open_input(path, _COPY_EXPECTED) as source:
+        if not is_fasta(source):
+            return _copy_csv_records(source, wanted, out)
+        index, copying, at_line_start, copied, first = -1, False, True, 0, True
+        while block := source.read(_COPY_BLOCK):
             if first and block.startswith(_BOM):
                 block = block[len(_BOM) :]
             first = False
@@ -352,58 +343,46 @@ def copy_records(path: str | os.PathLike, wanted: set[int], out: IO[bytes], *, f
     return copied
 
 
-def _copy_csv_records(path: Path, wanted: set[int], out: IO[bytes]) -> int:
+def _copy_csv_records(source: Input, wanted: set[int], out: IO[bytes]) -> int:
     copied, index, header_possible = 0, -1, True
-    with _open_binary(path) as handle:
-        for line in handle:
-            fields = line.split(b",")
-            if not line.strip():
+    for line in source.text():
+        fields = line.split(",")
+        if not line.strip():
+            continue
+        if header_possible:
+            header_possible = False
+            if len(fields) == 3 and fields[1].strip().lower() in ("sequence", "seq"):
                 continue
-            if header_possible:
-                header_possible = False
-                if len(fields) == 3 and fields[1].strip().lower() in (b"sequence", b"seq"):
-                    continue
-            index += 1
-            if index in wanted:
-                out.write(b">" + fields[0].strip().removeprefix(_BOM) + b"\n" + fields[1].strip() + b"\n")
-                copied += 1
+        index += 1
+        if index in wanted:
+            out.write(f">{fields[0].strip()}\n{fields[1].strip()}\n".encode())
+            copied += 1
     return copied
 
 
 # ------------------------------------------------------------------------------------------------- manifest
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes (as stored: a gzip file is hashed compressed)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_COPY_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Manifest:
-    """OUTPUT.json of a `predict viral` run. Model and input are hashed when it is created, before any output is
-    opened: a file that cannot be read is an error about that file, and the hashes are of what the run read."""
+    """OUTPUT.json of a `predict viral` run. The model file is hashed when the manifest is made (before any output
+    is opened); the input is hashed as it is read (its content, decompressed), so a stream can be hashed too."""
 
-    def __init__(self, model_path: str | os.PathLike, model: dict, input_path: str | os.PathLike):
-        """``model``: name, kind, package_version and the training record (``training``) of the model."""
-        model_path = Path(model_path)
-        self.model_path = model_path / "model.pt" if model_path.is_dir() else model_path
-        self.input_path = Path(input_path)
-        self.model = model
-        self.model_sha256, self.input_sha256 = sha256_file(self.model_path), sha256_file(self.input_path)
-        self.input_bytes = self.input_path.stat().st_size
+    def __init__(self, model_file: Path | None, model_sha256: str | None, model: dict):
+        """``model``: name, kind, source and the training record (``training``) of the model; ``model_file`` None for
+        a model given in memory (no file to hash)."""
+        self.model_file, self.model_sha256, self.model = model_file, model_sha256, model
 
     def payload(self, stats: dict, evidence: WindowEvidence, rule: CallRule | None, seconds: float, options: dict,
-                outputs: dict) -> dict:  # fmt: skip
+                outputs: dict, *, input_name: str, input_size: int | None,
+                input_sha256: str | None) -> dict:  # fmt: skip
         training = self.model.get("training") or {}
         scored = stats.get("scored_windows", 0)
         return {
             "resgenome": __version__,
             "command": "predict viral",
-            "model": {"path": str(self.model_path), "sha256": self.model_sha256,
-                      "name": self.model.get("name"), "kind": self.model.get("kind"),
+            "model": {"path": None if self.model_file is None else str(self.model_file), "sha256": self.model_sha256,
+                      "name": self.model.get("name"), "kind": self.model.get("kind"), "source": self.model.get("source"),
                       "trained_on": training.get("data"), "split": training.get("split")},  # fmt: skip
-            "input": {"path": str(self.input_path), "bytes": self.input_bytes, "sha256": self.input_sha256},
+            # content as read: decompressed, so a plain and a compressed copy of one input have the same sha256
+            "input": {"path": input_name, "content_bytes": input_size, "content_sha256": input_sha256},
             "options": options,
             "calls": {"rule": rule.describe() if rule and evidence.calibrated else "none (model not calibrated)",
                       "fdr": options.get("fdr"), "alpha": rule.alpha if rule else None, **evidence.describe()},
@@ -418,6 +397,6 @@ class Manifest:
 
 
 def write_manifest(path: Path, payload: dict) -> None:
-    with atomic_open(path, "w") as handle:
+    with open_output(path, "w") as handle:
         json.dump(payload, handle, indent=2)
         handle.write("\n")
