@@ -199,6 +199,11 @@ def predict_superenhancer(model_path: Path, input_path: Path, output: Path) -> N
 @click.option("--skip-invalid", is_flag=True,
               help="Skip records with illegal characters or no sequence; list them in OUTPUT.skipped.tsv.")  # fmt: skip
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--exact-windows", is_flag=True,
+              help="Score each window on its own, zero-padded at its edges (the slower path; ResVG otherwise runs "
+                   "once per base and windows away from contig ends see their neighbouring bases).")  # fmt: skip
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16 where the CPU/GPU has it natively (AVX512-BF16 or AMX); fp32 with a warning elsewhere.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict_viral(model_path: Path, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
     """Score contigs: TSV of seq_id, length, n_windows, score (max over windows), score_mean, label, padded."""
@@ -206,6 +211,8 @@ def predict_viral(model_path: Path, input_path: Path, output: Path, device: str,
 
     stats = run_prediction(model_path, input_path, output, device=None if device == "auto" else device,
                            progress=not quiet, **kw)  # fmt: skip
+    for line in stats["warnings"]:
+        _echo(f"warning: {line}")
     skipped = f"; skipped {stats['skipped']} invalid records (see {output}.skipped.tsv)" if kw["skip_invalid"] else ""
     _echo(f"wrote {stats['records']} records ({stats['windows']} windows, {stats['viral']} viral) to {output}{skipped}")
 

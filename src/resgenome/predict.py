@@ -10,6 +10,11 @@ record being read wait in a temporary file that spills to disk, since an illegal
 drop them all. Every row carries the record's index in the input (``record``), so the parts written with
 ``shard=(i, n)`` merge back into the unsharded output (:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is
 read whole.
+
+Two ways to score the windows: for ResVG by default, each base goes once through the network's trunk and a window's
+score comes from the mean of the trunk's output over it (:mod:`resgenome.predict_fullconv`; windows at a record's
+ends keep their own score); with ``exact_windows`` (and for every other model) each window is scored on its own
+(:class:`_ExactWindows`). Both feed the same records, rows and order.
 """
 
 from __future__ import annotations
@@ -26,13 +31,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from tqdm.auto import tqdm
 
 from .data import sequences
 from .data.sequences import RecordPiece, SequenceSet
 from .errors import ResgenomeError
 from .io import atomic_open
+from .models.fullconv import PRECISIONS, WindowScanner
+from .predict_fullconv import FullConvWindows
 from .runtime import tune_allocator
-from .train import pick_device
+from .train import bf16_native, pick_device
 
 CONTIG_COLUMNS = ["seq_id", "length", "n_windows", "score", "score_mean", "label", "padded", "record"]
 WINDOW_COLUMNS = ["seq_id", "start", "end", "score", "record"]
@@ -71,14 +79,16 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
-def _pieces(path: Path, select: Callable[[int], bool], skip_invalid: bool) -> Iterator[RecordPiece]:
+def _pieces(path: Path, select: Callable[[int], bool], skip_invalid: bool,
+            on_read: Callable[[int], None] | None = None) -> Iterator[RecordPiece]:  # fmt: skip
     """The records ``select`` accepts, as pieces in input order (see :func:`sequences.iter_fasta_pieces`).
 
     Records of other shards are passed over unchecked: each record's problems are reported by the shard owning it.
     A ViraMiner CSV is read whole and each row is one piece.
     """
     if sequences.is_fasta(path):
-        yield from sequences.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid)
+        yield from sequences.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid,
+                                               on_read=on_read)  # fmt: skip
         return
     table = sequences.read_viral_csv(path, length=None)
     for index, seq_id in enumerate(table.ids):
@@ -173,12 +183,7 @@ class _Batcher:
             # windows of one record are contiguous in the batch: aggregate per run of equal owners
             bounds = [0] + [i for i in range(1, n) if self.owner[i] is not self.owner[i - 1]] + [n]
             for lo, hi in zip(bounds[:-1], bounds[1:]):
-                record, part = self.owner[lo], scores[lo:hi]
-                record.scored += hi - lo
-                record.best = max(record.best, float(part.max()))
-                record.total += float(part.sum())
-                if self.on_windows is not None:
-                    self.on_windows(record, self.starts[lo:hi], part)
+                _credit(self.owner[lo], self.starts[lo:hi], scores[lo:hi], self.on_windows)
             self.owner = []
         yield from self.ready()
 
@@ -186,6 +191,50 @@ class _Batcher:
         """The records, in input order, whose windows are all known (``n_windows`` set) and scored."""
         while self.pending and self.pending[0].scored == self.pending[0].n_windows:
             yield self.pending.popleft()
+
+
+def _credit(record: _Record, starts: np.ndarray, scores: np.ndarray,
+            on_windows: Callable[[_Record, np.ndarray, np.ndarray], None] | None) -> None:  # fmt: skip
+    """Add scored windows of ``record`` (in start order) to its max and sum, and pass them on to ``on_windows``."""
+    record.scored += len(scores)
+    record.best = max(record.best, float(scores.max()))
+    record.total += float(scores.sum())
+    if on_windows is not None:
+        on_windows(record, starts, scores)
+
+
+class _ExactWindows:
+    """Every window cut and scored on its own (:class:`_WindowCutter` + :class:`_Batcher`), behind the interface of
+    :class:`~resgenome.predict_fullconv.FullConvWindows`: add, finish, drop, flush, ready."""
+
+    def __init__(self, score: Callable[[np.ndarray], np.ndarray], batch_size: int, window: int, stride: int,
+                 on_windows: Callable[[_Record, np.ndarray, np.ndarray], None] | None):  # fmt: skip
+        self.window, self.stride = window, stride
+        self.batcher = _Batcher(score, batch_size, window, on_windows)
+        self.record, self.cutter, self.done = None, None, deque()
+
+    def add(self, record: _Record, codes: np.ndarray) -> None:
+        if record is not self.record:
+            self.record, self.cutter = record, _WindowCutter(self.window, self.stride)
+        for cut, starts in self.cutter.add(codes):
+            self.done.extend(self.batcher.add(record, cut, starts))
+
+    def finish(self, record: _Record) -> int:
+        closing = self.cutter.finish()
+        if closing is not None:
+            self.done.extend(self.batcher.add(record, *closing))
+        return self.cutter.n_windows
+
+    def drop(self, record: _Record) -> None:
+        self.batcher.drop(record)
+
+    def flush(self) -> None:
+        self.done.extend(self.batcher.flush())
+
+    def ready(self) -> Iterator[_Record]:
+        while self.done:
+            yield self.done.popleft()
+        yield from self.batcher.ready()
 
 
 def predict_viral(
@@ -201,6 +250,8 @@ def predict_viral(
     skip_invalid: bool = False,
     device: str | None = None,
     progress: bool = True,
+    exact_windows: bool = False,
+    precision: str = "fp32",
 ) -> dict:
     """Score every contig of a FASTA / FASTA.gz / ViraMiner CSV with a saved viral model; write a TSV.
 
@@ -217,10 +268,16 @@ def predict_viral(
     skip_invalid : skip records with an illegal character or without sequence, list them in ``OUTPUT.skipped.tsv``
         (seq_id, reason, record); without it the first such record is an error naming the file, line and record.
     device : ``cpu``, ``cuda`` or None (CUDA when present).
+    exact_windows : score every window on its own, zero-padded at its edges, as the model was trained; otherwise a
+        ResVG computes its trunk once per base and scores the windows away from a record's ends from it (faster,
+        and the stride costs nothing; see :mod:`resgenome.predict_fullconv`). Other models always score per window.
+    precision : ``fp32`` or ``bf16`` (neural models; where the device has no native bf16, fp32 is used and a
+        warning returned).
 
     Returns
     -------
-    dict with records, windows, skipped, viral, bases, output.
+    dict with records, windows, skipped, viral, bases, output, method (``fullconv`` or ``exact``), precision and
+    warnings (a list of lines for the user).
     """
     from .pipeline import load_model
 
@@ -234,11 +291,20 @@ def predict_viral(
     threshold = float(ckpt["threshold"])
     shard = parse_shard(shard)
     path, output = Path(input_path), Path(output)
-    kwargs = {}
+    kwargs, warnings, scanner = {}, [], None
+    if precision not in PRECISIONS:
+        raise ResgenomeError(f"--precision {precision}: choose {' or '.join(PRECISIONS)}")
     if ckpt["model"]["kind"] == "neural":
         target = pick_device(device or "auto")
         scorer.model.to(target)  # predict_logits moves the batches, not the model
-        kwargs = {"device": target, "batch_size": batch_size}
+        if precision == "bf16" and not bf16_native(target):
+            warnings.append(f"--precision bf16: {target.type} has no native bf16 (AVX512-BF16 or AMX); scored in fp32")
+            precision = "fp32"
+        kwargs = {"device": target, "batch_size": batch_size, "precision": precision}
+        if not exact_windows and ckpt["model"]["name"] == "resvg":
+            scanner = WindowScanner(scorer.model.eval(), window, precision=precision, device=target)
+    else:
+        precision = "fp32"
 
     def score(codes: np.ndarray) -> np.ndarray:
         batch = SequenceSet([""] * len(codes), codes, None, str(path))
@@ -249,7 +315,8 @@ def predict_viral(
         return np.asarray(p, dtype=np.float64)
 
     mine = (lambda k: k % shard[1] == shard[0]) if shard else (lambda k: True)
-    stats = {"records": 0, "windows": 0, "skipped": 0, "viral": 0, "bases": 0, "output": str(output)}
+    stats = {"records": 0, "windows": 0, "skipped": 0, "viral": 0, "bases": 0, "output": str(output),
+             "method": "exact" if scanner is None else "fullconv", "precision": precision, "warnings": warnings}
 
     def write_windows(record: _Record, starts: np.ndarray, scores: np.ndarray) -> None:
         ends = np.minimum(starts + window, record.length)
@@ -273,7 +340,12 @@ def predict_viral(
     skipped_path = output.with_name(output.name + ".skipped.tsv")
     with ExitStack() as stack:
         out = stack.enter_context(atomic_open(output, "w", newline=""))
-        batcher = _Batcher(score, batch_size, window, write_windows if per_window else None)
+        on_windows = write_windows if per_window else None
+        if scanner is None:
+            windows = _ExactWindows(score, batch_size, window, stride, on_windows)
+        else:
+            windows = FullConvWindows(scanner, score, stride=stride, batch_size=batch_size, both_strands=both_strands,
+                                      on_scores=lambda r, starts, p: _credit(r, starts, p, on_windows))  # fmt: skip
         out.write("\t".join(WINDOW_COLUMNS if per_window else CONTIG_COLUMNS) + "\n")
         skipped = stack.enter_context(atomic_open(skipped_path, "w", newline="")) if skip_invalid else None
         if skipped:
@@ -281,14 +353,14 @@ def predict_viral(
         spool = None
         if per_window and skip_invalid:
             spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
-        bar = stack.enter_context(_progress(progress))
+        bar = stack.enter_context(_Progress(progress, path))
         record: _Record | None = None
-        for piece in _pieces(path, mine, skip_invalid):
+        for piece in _pieces(path, mine, skip_invalid, bar.read):
             if record is None or piece.index != record.index:
-                record, cutter = _Record(piece.index, piece.record), _WindowCutter(window, stride)
-            bar.update(len(piece.codes))
+                record = _Record(piece.index, piece.record)
+            bar.bases(len(piece.codes))
             if piece.error is not None:
-                batcher.drop(record)
+                windows.drop(record)
                 if spool is not None:
                     _drain(spool, None)
                 stats["skipped"] += 1
@@ -296,22 +368,16 @@ def predict_viral(
                 skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
                 continue
             record.length += len(piece.codes)  # before its windows are scored: a padded window's end needs it
-            for cut, starts in cutter.add(piece.codes):
-                for done in batcher.add(record, cut, starts):
-                    write(out, done)
-            if not piece.last:
-                continue
-            closing = cutter.finish()
-            if closing is not None:
-                for done in batcher.add(record, *closing):
-                    write(out, done)
-            record.n_windows, record.padded = cutter.n_windows, record.length < window
-            if spool is not None:
-                _drain(spool, out)
-            stats["bases"] += record.length
-            for done in batcher.ready():
+            windows.add(record, piece.codes)
+            if piece.last:
+                record.n_windows, record.padded = windows.finish(record), record.length < window
+                if spool is not None:
+                    _drain(spool, out)
+                stats["bases"] += record.length
+            for done in windows.ready():
                 write(out, done)
-        for done in batcher.flush():
+        windows.flush()
+        for done in windows.ready():
             write(out, done)
     return stats
 
@@ -325,24 +391,34 @@ def _drain(spool, out) -> None:
     spool.truncate()
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
+class _Progress:
+    """A progress bar over the bytes of the input file, so that its ETA holds for plain and gzip input alike, with the
+    bases read per second beside it. Drawn only on a terminal (logs and tests stay clean)."""
 
-    def __enter__(self):
+    def __init__(self, enabled: bool, path: Path):
+        self.bar, self.n_bases = None, 0
+        if enabled:
+            total = path.stat().st_size if path.is_file() else None
+            self.bar = tqdm(desc="scoring", total=total, unit="B", unit_scale=True, disable=None, dynamic_ncols=True,
+                            leave=False)  # fmt: skip
+
+    def read(self, offset: int) -> None:
+        """Bytes of the input read so far."""
+        if self.bar is not None:
+            self.bar.update(offset - self.bar.n)
+
+    def bases(self, n: int) -> None:
+        self.n_bases += n
+        if self.bar is not None and not self.bar.disable:
+            rate = self.n_bases / max(self.bar.format_dict["elapsed"], 1e-9)
+            self.bar.set_postfix_str(f"{self.n_bases / 1e6:.1f} Mbp, {rate / 1e6:.2f} Mbp/s", refresh=False)
+
+    def __enter__(self) -> "_Progress":
         return self
 
     def __exit__(self, *exc) -> None:
-        pass
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    # disable=None: drawn only on a terminal, so logs and tests stay clean
-    return tqdm(desc="scoring", unit="bp", unit_scale=True, disable=None, dynamic_ncols=True, leave=False)
+        if self.bar is not None:
+            self.bar.close()
 
 
 # ------------------------------------------------------------------------------------------------- merging
