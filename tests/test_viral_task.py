@@ -215,11 +215,17 @@ def predict_cli(model: Path, fasta: Path, out: Path, *extra: str) -> int:
                  *extra])  # fmt: skip
 
 
-def test_predict_contigs_long_and_short(toy_model, tmp_path):
+# both ways of scoring a ResVG: the trunk once per base (default) and every window on its own
+METHODS = pytest.mark.parametrize("method", [(), ("--exact-windows",)], ids=["fullconv", "exact"])
+
+
+@METHODS
+def test_predict_contigs_long_and_short(toy_model, tmp_path, method):
     lengths = [1000, 120, 300, 301, 2000, 40]
     random_fasta(tmp_path / "in.fa", lengths)
-    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "c.tsv", "--batch-size", "5") == 0
-    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "w.tsv", "--per-window", "--batch-size", "5") == 0
+    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "c.tsv", "--batch-size", "5", *method) == 0
+    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "w.tsv", "--per-window", "--batch-size", "5",
+                       *method) == 0  # fmt: skip
     contigs, windows = read_tsv(tmp_path / "c.tsv"), read_tsv(tmp_path / "w.tsv")
     assert list(contigs[0]) == ["seq_id", "length", "n_windows", "score", "score_mean", "label", "padded", "record"]
     assert [r["seq_id"] for r in contigs] == [f"contig{k}" for k in range(6)]
@@ -237,13 +243,14 @@ def test_predict_contigs_long_and_short(toy_model, tmp_path):
         assert float(contig["score_mean"]) == pytest.approx(np.mean(scores), abs=2e-6)
 
 
-def test_both_strands_scores_a_contig_and_its_reverse_complement_alike(toy_model, tmp_path):
+@METHODS
+def test_both_strands_scores_a_contig_and_its_reverse_complement_alike(toy_model, tmp_path, method):
     rng = np.random.default_rng(5)
     seq = "".join(rng.choice(list("ACGT"), 300 + 150 * 4))  # windows symmetric under reversal
     rc = decode(reverse_complement(encode(seq)))
     (tmp_path / "in.fa").write_text(f">fwd\n{seq}\n>rev\n{rc}\n")
-    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "one.tsv") == 0
-    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "both.tsv", "--both-strands") == 0
+    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "one.tsv", *method) == 0
+    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "both.tsv", "--both-strands", *method) == 0
     one, both = read_tsv(tmp_path / "one.tsv"), read_tsv(tmp_path / "both.tsv")
     assert float(both[0]["score"]) == pytest.approx(float(both[1]["score"]), abs=2e-6)
     assert float(both[0]["score_mean"]) == pytest.approx(float(both[1]["score_mean"]), abs=2e-6)
@@ -252,9 +259,10 @@ def test_both_strands_scores_a_contig_and_its_reverse_complement_alike(toy_model
     assert float(both[0]["score_mean"]) == pytest.approx(expected, abs=2e-6)
 
 
-def test_three_shards_merge_to_the_unsharded_output(toy_model, tmp_path):
+@METHODS
+def test_three_shards_merge_to_the_unsharded_output(toy_model, tmp_path, method):
     random_fasta(tmp_path / "in.fa", [700, 50, 300, 1200, 450, 299, 301, 800], seed=3)
-    for extra, name in (((), "all"), (("--per-window",), "all_w")):
+    for extra, name in ((method, "all"), (("--per-window", *method), "all_w")):
         assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / f"{name}.tsv", "--batch-size", "4", *extra) == 0
         parts = []
         for i in range(3):
@@ -279,13 +287,14 @@ def test_a_huge_record_is_scored_in_chunks_with_the_same_result(toy_model, tmp_p
     assert (tmp_path / "chunked.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
 
 
-def test_tiny_pieces_score_like_whole_records(toy_model, tmp_path, monkeypatch):
+@METHODS
+def test_tiny_pieces_score_like_whole_records(toy_model, tmp_path, monkeypatch, method):
     random_fasta(tmp_path / "in.fa", [1, 299, 300, 301, 451, 3001, 150], seed=8, width=61)
     for name, piece_bases in (("whole", 1 << 20), ("pieces", 7)):
         monkeypatch.setattr(predict_module, "_PIECE_BASES", piece_bases)
         for extra in ((), ("--per-window",)):
             out = tmp_path / f"{name}{''.join(extra)}.tsv"
-            assert predict_cli(toy_model, tmp_path / "in.fa", out, "--batch-size", "7", *extra) == 0
+            assert predict_cli(toy_model, tmp_path / "in.fa", out, "--batch-size", "7", *extra, *method) == 0
     assert (tmp_path / "pieces.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
     assert (tmp_path / "pieces--per-window.tsv").read_bytes() == (tmp_path / "whole--per-window.tsv").read_bytes()
 
