@@ -137,17 +137,18 @@ class FullConvWindows:
         t = self._track(record)
         t.buf = np.concatenate([t.buf, codes]) if len(t.buf) else np.asarray(codes, dtype=np.uint8)
         t.n += len(codes)
-        while t.next_grid + self.window <= t.n:  # a grid window whose bases are all read
-            g = t.next_grid
-            if g >= self.left and g + self.span + self.right <= t.n:  # inner: its context is read too
-                if t.first_inner is None:
-                    t.first_inner = t.queued = t.needed = t.next_inner = t.origin = g
-                t.last_inner, t.needed = g, g + self.span
-            elif g < self.left:  # near the start: an edge window for good
-                self._edge(t, np.array([g]))
-            else:  # inner or at the end: known once more bases (or the end) are read
-                break
-            t.next_grid += self.stride
+        # grid windows whose bases are all read: near the start, edge windows for good; then inner ones as far as
+        # their context is read too; the rest wait for more bases (or the end)
+        last_edge = min(self.left - 1, t.n - self.window)
+        if t.next_grid <= last_edge:
+            self._edge(t, np.arange(t.next_grid, last_edge + 1, self.stride))
+            t.next_grid += ((last_edge - t.next_grid) // self.stride + 1) * self.stride
+        last_inner = t.n - self.span - self.right
+        if self.left <= t.next_grid <= last_inner:
+            if t.first_inner is None:
+                t.first_inner = t.queued = t.needed = t.next_inner = t.origin = t.next_grid
+            t.last_inner = t.next_grid + (last_inner - t.next_grid) // self.stride * self.stride
+            t.needed, t.next_grid = t.last_inner + self.span, t.last_inner + self.stride
         self._queue_positions(t)
         self._trim(t)
 
