@@ -146,7 +146,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = [compare(args.model, test.codes, test.labels, join, Path(tmp), bf16) for join in args.join]
     with atomic_open(args.out, "w") as handle:
-        json.dump({"model": str(args.model), "test": str(args.test), "results": results}, handle, indent=2)
+        # the folder and file names only: where they live differs from machine to machine
+        json.dump({"model": f"{args.model.parent.name}/{args.model.name}", "test": args.test.name,
+                   "command": "benchmarks/fullconv_agreement.py " + " ".join(f"--join {j}" for j in args.join)
+                   + " --bf16" * args.bf16, "results": results}, handle, indent=2)  # fmt: skip
         handle.write("\n")
     print(markdown(results, bf16))
 
