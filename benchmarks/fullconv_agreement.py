@@ -30,11 +30,12 @@ import pandas as pd
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from resgenome.data.sequences import VIRAL_LENGTH, decode, read_viral_csv
+from resgenome.data.encoding import VIRAL_LENGTH, decode
+from resgenome.data.readers import read_viral_csv
 from resgenome.io import atomic_open
+from resgenome.machine import bf16_native
 from resgenome.metrics import paired_bootstrap_auroc_difference
 from resgenome.predict import predict_viral
-from resgenome.train import bf16_native
 
 
 def write_contigs(codes: np.ndarray, join: int, path: Path) -> list[int]:
@@ -148,7 +149,7 @@ def main() -> None:
     with atomic_open(args.out, "w") as handle:
         # the folder and file names only: where they live differs from machine to machine
         json.dump({"model": f"{args.model.parent.name}/{args.model.name}", "test": args.test.name,
-                   "command": "benchmarks/fullconv_agreement.py " + " ".join(f"--join {j}" for j in args.join)
+                   "command": "benchmarks/fullconv_agreement.py --join " + " ".join(map(str, args.join))
                    + " --bf16" * args.bf16, "results": results}, handle, indent=2)  # fmt: skip
         handle.write("\n")
     print(markdown(results, bf16))

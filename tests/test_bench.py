@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from resgenome.bench import MODELS, flops_per_base, theoretical_gflops
+from resgenome.bench import MODELS, flops_per_base
 from resgenome.cli import main
 
 MODEL_KEYS = ("flops_per_sample", "train_samples_per_s", "infer_samples_per_s", "train_mfu", "infer_mfu")
@@ -46,17 +46,6 @@ def test_quick_bench_writes_the_contract(tmp_path, capsys):
 def test_unknown_model_is_a_one_line_error(tmp_path, capsys):
     assert main(["bench", "--quick", "--models", "resnet50", "--out", str(tmp_path / "b.json")]) == 2
     assert "resnet50" in capsys.readouterr().err and not (tmp_path / "b.json").exists()
-
-
-def test_theoretical_rate_from_flags_and_frequency():
-    base = {"mhz": 2000.0, "fma": True, "avx2": True, "avx512f": False, "avx512_bf16": False, "amx_bf16": False}
-    avx2 = theoretical_gflops(base, cores=2)
-    assert avx2["fp32"] == pytest.approx(2 * 2.0 * 2 * 8 * 2) and avx2["bf16"] == avx2["fp32"]  # no native bf16
-    avx512 = theoretical_gflops({**base, "avx512f": True, "avx512_bf16": True}, cores=2)
-    assert avx512["fp32"] == pytest.approx(2 * 2.0 * 2 * 16 * 2) and avx512["bf16"] == pytest.approx(2 * 2.0 * 128)
-    amx = theoretical_gflops({**base, "avx512f": True, "avx512_bf16": True, "amx_bf16": True}, cores=1)
-    assert amx["bf16"] == pytest.approx(2.0 * 1024) and "AMX" in amx["how"]
-    assert theoretical_gflops({**base, "mhz": None}, cores=2)["fp32"] is None
 
 
 def test_flops_per_base_of_both_scoring_paths():

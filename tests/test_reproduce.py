@@ -16,7 +16,8 @@ import pytest
 
 from resgenome.cli import main
 from resgenome.data.splits import group_split
-from resgenome.reproduce import MODELS, PROTOCOLS, PRESETS, TaskPlan, _cap, make_split, reproduce
+from resgenome.reproduce import MODELS, PROTOCOLS, PRESETS, _cap, make_split, reproduce
+from resgenome.tasks import TaskPreset
 from resgenome.report.html import SECTIONS
 
 from .conftest import write_se_table
@@ -174,7 +175,7 @@ def test_capping_keeps_grouped_parts_apart_and_keeps_positives():
     assert _cap(split.test, y, (10**6, 1), np.random.default_rng(1)) is split.test  # small parts stay whole
 
     table = SimpleNamespace(chrom=groups, y=y)  # all the super-enhancer split reads of a table
-    plan = TaskPlan(epochs={}, patience=1, batch_size=8, widths="smoke", caps={"train": (200, 20), "test": (100, 10)})
+    plan = TaskPreset(patience=1, batch_size=8, caps={"train": (200, 20), "test": (100, 10)})
     capped = make_split("superenhancer", table, "grouped", 0, plan)
     assert len(capped.train) == 200 and y[capped.train].sum() >= 20 and len(capped.test) <= 100
     parts = [set(groups[getattr(capped, p)]) for p in ("train", "validation", "test")]

@@ -6,8 +6,8 @@ One run measures, with warm-up excluded and the median of several repeats:
   of the models' convolutions, so that no model can beat the "peak" by having friendlier shapes), fp32 and bf16
   (bf16 is measured even where the CPU has no bf16 instructions, on small matrices because it is slow there;
   ``bf16_supported`` says which case this is); ``peak_shapes`` has each shape's GFLOP/s, and ``theoretical_gflops``
-  the CPU's FMA rate from its flags and nominal frequency (:func:`theoretical_gflops`), with the measured peak's
-  fraction of it.
+  the CPU's FMA rate from its flags and nominal frequency (:func:`resgenome.machine.theoretical_gflops`) with the
+  measured peak's fraction of it.
 * ``memory_gbps``: the best of a copy and a triad (``a = b + s c``) over arrays far larger than the caches,
   counting every byte read and written once.
 * ``models``: per model its analytic forward FLOPs (:mod:`resgenome.models.flops`), training and inference
@@ -20,8 +20,8 @@ One run measures, with warm-up excluded and the median of several repeats:
   FASTA with a random-weight cpu-preset ResVG saved as a real checkpoint, in a child process that reports its own
   peak RSS (``VmHWM``; see :func:`run_predict`): default settings at each input size, then at the largest size the
   variants of :data:`PREDICT_VARIANTS` (stride 10, ``--exact-windows``, bf16), their time ratios, and the FLOP bound
-  (measured fp32 peak / FLOPs per base) with the fraction of it reached. ``predict_mbp_per_s`` (top level) is the
-  default run's speed.
+  (measured fp32 peak / FLOPs per base, :func:`flops_per_base`) with the fraction of it reached.
+  ``predict_mbp_per_s`` (top level) is the default run's speed.
 
 The JSON shape (MFU as a fraction)::
 
@@ -37,9 +37,9 @@ The JSON shape (MFU as a fraction)::
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -52,8 +52,19 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data.sequences import VIRAL_LENGTH
+from .data.arrays import ArrayData
+from .data.encoding import VIRAL_LENGTH, one_hot
+from .data.tables import FEATURES
+from .errors import ResgenomeError
 from .io import atomic_open, check_writable_dir
+from .machine import bf16_native, cpu_features, load_average, probe, theoretical_gflops
+from .models import build_model, flops_per_sample
+from .models.flops import meta_forward
+from .predict import predict_viral
+from .predictor import Predictor, pick_device
+from .runtime import tune_allocator
+from .tasks import get_task
+from .train import train_step
 
 #: Bytes per float32 element, the unit of the activation-traffic estimate.
 _FP32_BYTES = 4
@@ -101,7 +112,7 @@ _QUICK_BATCH, _QUICK_STEPS, _QUICK_WARMUP = 2, 1, 0
 _PREDICT_PRESET = "cpu"  # predict is timed with the cpu-preset ResVG, as the goal is stated
 #: Matrix-multiply shapes ``(m, k, n)`` of the measured peak: squares, and the im2col shapes of the cpu-preset ResVG's
 #: widest convolutions (a batch of 256 windows x 297 positions, 64 channels x 11 taps, 32 filters) and of the
-#: paper-width one (1000 x 11 taps, 1000 filters), which oneDNN may run faster than any square.
+#: paper-width one (1000 x 11 taps, 1000 filters), which the BLAS may run faster than any square.
 PEAK_SHAPES = ((1024, 1024, 1024), (2048, 2048, 2048), (3072, 3072, 3072), (4096, 4096, 4096),
                (76032, 704, 32), (76032, 704, 64), (2376, 11000, 1000))  # fmt: skip
 _QUICK_SHAPES = ((512, 512, 512), (1024, 1024, 1024), (4096, 704, 32))
@@ -140,9 +151,7 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, device: 
 
 # ------------------------------------------------------------------------------------------------- machine limits
 def bf16_supported(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 natively (see :func:`resgenome.train.bf16_native`)."""
-    from .train import bf16_native
-
+    """Whether ``device`` computes bf16 natively (see :func:`resgenome.machine.bf16_native`)."""
     return bf16_native(device)
 
 
@@ -158,54 +167,6 @@ def matmul_gflops(dtype: torch.dtype, device: torch.device, shapes: tuple[tuple[
         seconds = median_seconds(lambda: torch.mm(a, b, out=c), repeats, 1, device)
         each[f"{m} x {k} x {n}"] = 2 * m * k * n / seconds / 1e9
     return max(each.values()), each
-
-
-def cpu_features() -> dict:
-    """This CPU's model, nominal frequency and the instruction sets that bound its arithmetic, from /proc/cpuinfo.
-
-    ``mhz`` is the ``cpu MHz`` line: the nominal clock in a virtual machine, the current one on bare metal; a core
-    in turbo may run faster. Empty values where /proc/cpuinfo is missing (not Linux).
-    """
-    model, mhz, flags = platform.processor() or platform.machine(), None, set()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and model in ("", platform.machine(), platform.processor()):
-                    model = value.strip()
-                elif key == "cpu MHz" and mhz is None:
-                    mhz = float(value)
-                elif key == "flags" and not flags:
-                    flags = set(value.split())
-    except (OSError, ValueError):
-        pass
-    wanted = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
-    return {"model": model, "mhz": mhz, "flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
-            **{name: name in flags for name in wanted}}  # fmt: skip
-
-
-def theoretical_gflops(features: dict, cores: int) -> dict:
-    """The CPU's arithmetic upper bound from its flags: cores x nominal GHz x FLOP per cycle per core.
-
-    fp32: two FMA units per core (the most any x86 core has; the flags do not say whether a given Xeon has one or
-    two) x SIMD lanes (16 with AVX-512, 8 with AVX2 + FMA, else 4) x 2 FLOP per FMA. bf16: AMX-BF16 1024 FLOP per
-    cycle per core (Intel's figure for its tile multiply), else AVX512-BF16 2 units x 32 pairs x 2 = 128, else no
-    native bf16 (the fp32 rate). An upper bound at the nominal clock; turbo can exceed it a little.
-    """
-    if not features.get("mhz"):
-        return {"fp32": None, "bf16": None, "how": "no cpu MHz in /proc/cpuinfo"}
-    lanes = 16 if features["avx512f"] else 8 if features["avx2"] and features["fma"] else 4
-    fp32_per_cycle = 2 * lanes * 2
-    bf16_per_cycle = 1024 if features["amx_bf16"] else 128 if features["avx512_bf16"] else fp32_per_cycle
-    ghz = features["mhz"] / 1000
-    return {
-        "fp32": cores * ghz * fp32_per_cycle, "bf16": cores * ghz * bf16_per_cycle,
-        "how": f"{cores} cores x {ghz:.2f} GHz (cpu MHz) x FLOP/cycle/core: fp32 2 FMA units x {lanes} lanes x 2 "
-               f"= {fp32_per_cycle}; bf16 {bf16_per_cycle} ("
-               + ("AMX-BF16" if features["amx_bf16"] else "AVX512-BF16" if features["avx512_bf16"] else "no native")
-               + ")",
-    }  # fmt: skip
 
 
 def memory_gbps(device: torch.device, elements: int = _BANDWIDTH_ELEMENTS, repeats: int = 7) -> dict:
@@ -232,9 +193,6 @@ def activation_bytes(model_name: str, config: dict) -> int:
     its activations leave the caches; a training sample moves about :data:`TRAIN_TRAFFIC_FACTOR` times as much.
     Shapes come from a forward pass on PyTorch's ``meta`` device, as in :func:`resgenome.models.flops_per_sample`.
     """
-    from .models import build_model
-    from .models.flops import meta_forward
-
     with torch.device("meta"):
         model = build_model(model_name, dict(config))
     model.eval()
@@ -257,22 +215,12 @@ def activation_bytes(model_name: str, config: dict) -> int:
 
 def _model_config(spec: ModelBench) -> dict:
     """The model config of ``spec``, from its task's own ``model_config`` (as ``train`` builds it)."""
-    from .data.tables import FEATURES
-
-    if spec.task == "superenhancer":
-        from .tasks.superenhancer import SuperEnhancerTask
-
-        return SuperEnhancerTask().model_config(spec.model, {"features": list(FEATURES)}, spec.preset)
-    from .tasks.viral import ViralTask
-
-    return ViralTask().model_config(spec.model, {"seq_length": VIRAL_LENGTH}, spec.preset)
+    prep = {"features": list(FEATURES)} if spec.task == "superenhancer" else {"seq_length": VIRAL_LENGTH}
+    return get_task(spec.task).model_config(spec.model, prep, spec.preset)
 
 
 def _dataset(spec: ModelBench, config: dict, n: int, generator: torch.Generator):
     """A random in-memory dataset in the trainer's format: (N, 1, F) float features, or (N, L) uint8 codes."""
-    from .data.sequences import one_hot
-    from .train import ArrayData
-
     y = torch.randint(0, 2, (n,), generator=generator)
     if spec.task == "superenhancer":
         return ArrayData(torch.randn(n, 1, config["n_features"], generator=generator), y)
@@ -285,10 +233,11 @@ def bench_model(
     spec: ModelBench, device: torch.device, peak_fp32: float, bandwidth: float, *, quick: bool = False,
     precision: str = "fp32",
 ) -> dict:
-    """Throughput, MFU, data share and activation traffic of one model; see the module docstring."""
-    from .models import build_model, flops_per_sample
-    from .train import train_step
+    """Throughput, MFU, data share and activation traffic of one model; see the module docstring.
 
+    Inference is timed as the model's own forward pass under :func:`torch.inference_mode` (what MFU is about), not
+    through the Predictor, whose end-to-end cost ``predict`` measures.
+    """
     steps, warmup = (_QUICK_STEPS, _QUICK_WARMUP) if quick else (spec.steps, spec.warmup)
     train_batch, infer_batch = (_QUICK_BATCH, _QUICK_BATCH) if quick else (spec.train_batch, spec.infer_batch)
     config = _model_config(spec)
@@ -373,18 +322,12 @@ def write_random_fasta(path: Path, total_bases: int, record_bases: int = 2_000_0
 
 def write_random_resvg(path: Path, preset: str = "cpu", seed: int = 0) -> Path:
     """A real viral checkpoint of ResVG at ``preset`` with random weights (threshold 0.5), as ``train`` writes."""
-    from .checkpoint import save_checkpoint
-    from .models import build_model
-    from .tasks.viral import ViralTask
-
-    config = ViralTask().model_config("resvg", {"seq_length": VIRAL_LENGTH}, preset)
+    prep = {"seq_length": VIRAL_LENGTH}
+    config = get_task("viral").model_config("resvg", prep, preset)
     torch.manual_seed(seed)
-    model = build_model("resvg", config)
-    return save_checkpoint(path, {
-        "task": "viral", "model": {"name": "resvg", "kind": "neural", "config": config},
-        "state": model.state_dict(), "preprocessing": {"seq_length": VIRAL_LENGTH}, "threshold": 0.5,
-        "training": {"note": "random weights written by resgenome bench"},
-    })  # fmt: skip
+    predictor = Predictor("viral", "resvg", build_model("resvg", config), prep, config=config, threshold=0.5,
+                          metadata={"note": "random weights written by resgenome bench"}, device="cpu")  # fmt: skip
+    return predictor.save(path)
 
 
 _PREDICT_CHILD = """
@@ -433,8 +376,6 @@ def flops_per_base(config: dict, stride: int, method: str) -> float:
     ``fullconv``: the network's cost per position of its trunk, the slope of the analytic FLOPs in the input length
     (two lengths; the head's fixed cost cancels). ``exact``: a window's FLOPs per ``stride`` bases.
     """
-    from .models import flops_per_sample
-
     length = config["seq_length"]
     if method == "exact":
         return flops_per_sample("resvg", config) / stride
@@ -452,13 +393,8 @@ def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float
     ``peak_fp32`` (GFLOP/s) yields each run's FLOP bound, peak / :func:`flops_per_base`, and the fraction of it
     reached. The time ratios are per base, at the same input, measured minutes apart in one bench.
     """
-    import inspect
-
-    from .predict import predict_viral
-    from .tasks.viral import ViralTask
-
     stride = inspect.signature(predict_viral).parameters["stride"].default
-    config = ViralTask().model_config("resvg", {"seq_length": VIRAL_LENGTH}, _PREDICT_PRESET)
+    config = get_task("viral").model_config("resvg", {"seq_length": VIRAL_LENGTH}, _PREDICT_PRESET)
     variants = PREDICT_VARIANTS if variants is None else variants
 
     def bound(run: dict) -> dict:
@@ -480,7 +416,11 @@ def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float
                 timed = {name: bound(run_predict(model_path, fasta, tmp / "predictions.tsv", device, **settings))
                          for name, settings in variants.items()}  # fmt: skip
             fasta.unlink()
-    top = runs[-1]
+    return _predict_summary(runs[-1], runs, timed, stride, infer_sps)
+
+
+def _predict_summary(top: dict, runs: list[dict], timed: dict, stride: int, infer_sps: float | None) -> dict:
+    """bench.json's ``predict``: the default run at the largest input, the variants and their per-base time ratios."""
     result = {"bases_per_s": top["bases_per_s"], "peak_rss_mb": top["peak_rss_mb"], "model": "resvg-cpu",
               "stride": stride, "method": top["method"], "runs": runs, "variants": timed}  # fmt: skip
     result.update({k: top[k] for k in ("flops_per_base", "flop_bound_bases_per_s", "flop_bound_fraction") if k in top})
@@ -497,20 +437,11 @@ def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float
 
 # ------------------------------------------------------------------------------------------------- machine
 def machine_info(device: torch.device) -> dict:
-    """CPU model and features (:func:`cpu_features`), cores, PyTorch version and threads, and the load average."""
-    features = cpu_features()
-    info = {
-        "cpu": features["model"], "cpu_mhz": features["mhz"], "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "cpu_flags": features["flags"],
-        "cpu_features": {k: v for k, v in features.items() if isinstance(v, bool)},
-        "python": platform.python_version(), "device": str(device),
-        "load_average_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }  # fmt: skip
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
+    """CPU model, cores, PyTorch version and threads, relevant CPU flags, and the load average at the start
+    (:func:`resgenome.machine.probe`, under the keys bench.json has always used)."""
+    info = probe(device)
+    load = info.pop("load_average")
+    info["load_average_start"] = load[0] if load else None
     return info
 
 
@@ -536,10 +467,6 @@ def run_bench(
     predict : time ``predict_viral`` too.
     predict_mbp : input sizes for ``predict`` in Mbp (default 5; quick 0.02).
     """
-    from .errors import ResgenomeError
-    from .runtime import tune_allocator
-    from .train import pick_device
-
     tuned = tune_allocator()  # measure the process as `resgenome train` runs it
     say = log or (lambda _message: None)
     known = {**MODELS, **EXTRA_MODELS}
@@ -554,6 +481,40 @@ def run_bench(
     say(f"bench on {info['cpu']}, {info['usable_cores']} cores, torch {info['torch']}, "
         f"{info['torch_threads']} threads, load {info['load_average_start']:.2f}")  # fmt: skip
 
+    peaks, native_bf16, bandwidth = _machine_limits(target, quick, say, info["usable_cores"])
+    peak_fp32 = peaks["peak_gflops"]["fp32"]
+    results = {}
+    for name in names:
+        row = bench_model(known[name], target, peak_fp32, bandwidth["best"], quick=quick)
+        results[name] = row
+        say(f"{name}: train {row['train_samples_per_s']:.1f}/s (MFU {row['train_mfu']:.2f}), infer "
+            f"{row['infer_samples_per_s']:.1f}/s (MFU {row['infer_mfu']:.2f}), data share {row['data_share']:.3f}")
+    bf16_training, fp32_row = _bf16_training(results, target, peak_fp32, bandwidth["best"], native_bf16, quick)
+    say(f"bf16 training ({bf16_training['model']}): {bf16_training['train_speedup_vs_fp32']:.2f}x fp32")
+
+    predict_result = None
+    if predict:
+        variants = {k: v for k, v in PREDICT_VARIANTS.items() if native_bf16 or k != "bf16"}  # bf16 would be fp32
+        predict_result = bench_predict(predict_mbp or ([0.02] if quick else [5.0]), target,
+                                       fp32_row["infer_samples_per_s"], peak_fp32, variants)  # fmt: skip
+        say(_predict_line(predict_result))
+    load = load_average()
+    info.update({"load_average_end": load[0] if load else None, "bench_seconds": time.perf_counter() - started,
+                 "quick": quick, "malloc_tuned": tuned})  # tune_allocator: large freed blocks stay in the heap
+    result = {
+        **peaks, "bf16_supported": native_bf16,
+        "memory_gbps": bandwidth["best"], "memory": bandwidth, "models": results, "bf16_training": bf16_training,
+        "predict_mbp_per_s": predict_result["bases_per_s"] / 1e6 if predict_result else None,
+        "predict": predict_result, "machine": info,
+    }  # fmt: skip
+    with atomic_open(out, "w") as handle:
+        json.dump(result, handle, indent=2)
+        handle.write("\n")
+    return result
+
+
+def _machine_limits(target: torch.device, quick: bool, say, cores: int) -> tuple[dict, bool, dict]:
+    """(``peak_gflops``, ``peak_shapes`` and ``theoretical_gflops`` of bench.json; native bf16?; memory bandwidth)."""
     cuda = target.type == "cuda"
     shapes = _QUICK_SHAPES if quick else (_CUDA_SHAPES if cuda else PEAK_SHAPES)
     repeats = 2 if quick else 5
@@ -562,28 +523,39 @@ def run_bench(
     # without native bf16 a 2048^3 product takes a minute: measure the (slow) software path on a small matrix
     slow_shapes = ((256, 256, 256),) if quick else ((512, 512, 512),)
     peak_bf16, shapes_bf16 = matmul_gflops(torch.bfloat16, target, shapes if native_bf16 else slow_shapes, repeats)
-    theory = theoretical_gflops(cpu_features(), info["usable_cores"])
     say(f"matmul peak (best of {len(shapes)} shapes): fp32 {peak_fp32:.1f} GFLOP/s, bf16 {peak_bf16:.1f} GFLOP/s "
         f"({'native' if native_bf16 else 'no native bf16 on this device'})")  # fmt: skip
-    if theory["fp32"] and not cuda:
+    measured = {"fp32": peak_fp32, "bf16": peak_bf16}
+    theory = theoretical_gflops(cpu_features(), cores) if not cuda else {"fp32": None, "bf16": None, "how": "GPU"}
+    theory.update({f"measured_fraction_{k}": measured[k] / theory[k] if theory[k] else None for k in measured})
+    if theory["fp32"]:
         say(f"theoretical FMA rate: fp32 {theory['fp32']:.0f} GFLOP/s (the measured peak is "
-            f"{peak_fp32 / theory['fp32']:.2f} of it), bf16 {theory['bf16']:.0f}; {theory['how']}")  # fmt: skip
+            f"{theory['measured_fraction_fp32']:.2f} of it), bf16 {theory['bf16']:.0f}; {theory['how']}")  # fmt: skip
     bandwidth = memory_gbps(target, elements=(1 << 22) if quick else _BANDWIDTH_ELEMENTS, repeats=repeats)
     say(f"memory bandwidth: copy {bandwidth['copy']:.1f} GB/s, triad {bandwidth['triad']:.1f} GB/s")
+    peaks = {"peak_gflops": measured, "peak_shapes": {"fp32": shapes_fp32, "bf16": shapes_bf16},
+             "theoretical_gflops": theory}  # fmt: skip
+    return peaks, native_bf16, bandwidth
 
-    results = {}
-    for name in names:
-        row = bench_model(known[name], target, peak_fp32, bandwidth["best"], quick=quick)
-        results[name] = row
-        say(f"{name}: train {row['train_samples_per_s']:.1f}/s (MFU {row['train_mfu']:.2f}), infer "
-            f"{row['infer_samples_per_s']:.1f}/s (MFU {row['infer_mfu']:.2f}), data share {row['data_share']:.3f}")
 
-    # bf16 vs fp32 training on the cpu-preset ResVG: the goal's model, and cheap enough even in software bf16
+def _predict_line(r: dict) -> str:
+    """One line on the predict runs, for the log."""
+    bf16 = f"; bf16 runs {r['bf16_speedup']:.2f}x faster" if "bf16_speedup" in r else "; bf16 not timed (not native)"
+    return (f"predict viral ({r['method']}, stride {r['stride']}): {r['bases_per_s'] / 1e6:.3f} Mbp/s "
+            f"({r['flop_bound_fraction']:.2f} of its FLOP bound), peak RSS {r['peak_rss_mb']:.0f} MB; per base, "
+            f"stride 10 costs {r['stride10_time_ratio']:.2f}x and --exact-windows {r['exact_time_ratio']:.2f}x{bf16}")
+
+
+def _bf16_training(results: dict, target: torch.device, peak_fp32: float, bandwidth: float, native_bf16: bool,
+                   quick: bool) -> tuple[dict, dict]:  # fmt: skip
+    """bf16 vs fp32 training on the cpu-preset ResVG (the goal's model, and cheap enough even in software bf16);
+    returns the comparison and the fp32 row (measured here unless ``results`` has it)."""
+    known = {**MODELS, **EXTRA_MODELS}
     bf16_name = "resvg-cpu"
     # without native bf16 each step is several times slower: fewer repeats
     bf16_spec = known[bf16_name] if native_bf16 else replace(known[bf16_name], steps=3, warmup=1)
-    bf16 = bench_model(bf16_spec, target, peak_fp32, bandwidth["best"], quick=quick, precision="bf16")
-    fp32_row = results.get(bf16_name) or bench_model(known[bf16_name], target, peak_fp32, bandwidth["best"],
+    bf16 = bench_model(bf16_spec, target, peak_fp32, bandwidth, quick=quick, precision="bf16")
+    fp32_row = results.get(bf16_name) or bench_model(known[bf16_name], target, peak_fp32, bandwidth,
                                                      quick=quick)  # fmt: skip
     bf16_training = {
         "model": bf16_name, "supported": native_bf16,
@@ -591,45 +563,7 @@ def run_bench(
         "train_speedup_vs_fp32": bf16["train_samples_per_s"] / fp32_row["train_samples_per_s"],
         "infer_speedup_vs_fp32": bf16["infer_samples_per_s"] / fp32_row["infer_samples_per_s"],
     }  # fmt: skip
-    say(f"bf16 training ({bf16_name}): {bf16_training['train_speedup_vs_fp32']:.2f}x fp32")
-
-    predict_result = None
-    if predict:
-        sizes_mbp = predict_mbp or ([0.02] if quick else [5.0])
-        variants = dict(PREDICT_VARIANTS)
-        if not native_bf16:
-            variants.pop("bf16")  # it would fall back to fp32 and time the same thing again
-        predict_result = bench_predict(sizes_mbp, target, fp32_row["infer_samples_per_s"], peak_fp32, variants)
-        say(f"predict viral ({predict_result['method']}, stride {predict_result['stride']}): "
-            f"{predict_result['bases_per_s'] / 1e6:.3f} Mbp/s ({predict_result['flop_bound_fraction']:.2f} of its "
-            f"FLOP bound), peak RSS {predict_result['peak_rss_mb']:.0f} MB; per base, stride 10 costs "
-            f"{predict_result['stride10_time_ratio']:.2f}x and --exact-windows {predict_result['exact_time_ratio']:.2f}x"
-            + (f"; bf16 runs {predict_result['bf16_speedup']:.2f}x faster" if "bf16_speedup" in predict_result
-               else "; bf16 not timed (no native bf16)"))  # fmt: skip
-
-    info["load_average_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    info["bench_seconds"] = time.perf_counter() - started
-    info["quick"] = quick
-    info["malloc_tuned"] = tuned  # runtime.tune_allocator: large freed blocks stay in the heap
-    measured = {"fp32": peak_fp32, "bf16": peak_bf16}
-    result = {
-        "peak_gflops": measured,
-        "peak_shapes": {"fp32": shapes_fp32, "bf16": shapes_bf16},
-        "theoretical_gflops": {**theory, **{f"measured_fraction_{k}": measured[k] / theory[k] if theory[k] else None
-                                            for k in measured}},
-        "bf16_supported": native_bf16,
-        "memory_gbps": bandwidth["best"],
-        "memory": bandwidth,
-        "models": results,
-        "bf16_training": bf16_training,
-        "predict_mbp_per_s": predict_result["bases_per_s"] / 1e6 if predict_result else None,
-        "predict": predict_result,
-        "machine": info,
-    }
-    with atomic_open(out, "w") as handle:
-        json.dump(result, handle, indent=2)
-        handle.write("\n")
-    return result
+    return bf16_training, fp32_row
 
 
 def markdown_table(result: dict) -> str:
@@ -650,6 +584,5 @@ def markdown_table(result: dict) -> str:
 
 
 __all__ = ["MODELS", "EXTRA_MODELS", "PEAK_SHAPES", "PREDICT_VARIANTS", "run_bench", "bench_model", "bench_predict",
-           "activation_bytes", "matmul_gflops", "memory_gbps", "bf16_supported", "cpu_features",
-           "theoretical_gflops", "flops_per_base", "write_random_fasta", "write_random_resvg",
-           "markdown_table"]  # fmt: skip
+           "flops_per_base", "activation_bytes", "matmul_gflops", "memory_gbps", "bf16_supported",
+           "write_random_fasta", "write_random_resvg", "markdown_table"]  # fmt: skip

@@ -6,6 +6,7 @@ Precision is TP / (TP + FP) — the paper's Eq. 11 misprints it as TP / (TP + FN
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "auroc", "auprc")
@@ -102,8 +103,6 @@ def paired_bootstrap_auroc_difference(
 def _auroc_rows(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """AUROC of each row of ``scores`` (B, n) against the labels in the same row of ``y`` (B, n), by ranks (ties
     averaged, as roc_auc_score); NaN for a row holding one class only."""
-    from scipy.stats import rankdata
-
     ranks = rankdata(scores, axis=1)
     n_pos = y.sum(axis=1)
     n_neg = y.shape[1] - n_pos

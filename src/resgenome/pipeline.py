@@ -1,7 +1,8 @@
 """Train, evaluate and score with any model of either task: the API behind the CLI and ``reproduce``.
 
 The steps are the same for both tasks and every model — split, fit preprocessing on the training rows only, fit,
-pick the threshold on validation, score the test rows once — and the task object supplies what differs.
+pick the threshold on validation, score the test rows once — and the task object supplies what differs. Every
+score comes from a :class:`~resgenome.predictor.Predictor`.
 """
 
 from __future__ import annotations
@@ -10,22 +11,26 @@ import csv
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import __version__
-from .checkpoint import load_checkpoint, save_checkpoint
 from .data.splits import Split
 from .errors import ResgenomeError
 from .io import atomic_open, check_writable_dir
 from .metrics import best_f1_threshold, evaluate_scores
-from .models import build_model, classical
-from .tasks import get_task
-from .train import TrainConfig, distributed, fit, predict_proba
+from .models import build_model, classical, model_spec
+from .parallel import distributed
+from .predictor import Predictor
+from .report import figures as plots
+from .tasks import Task, get_task
+from .train import TrainConfig, fit
+
+PARTS = ("train", "validation", "test")
 
 
 @dataclass
@@ -59,139 +64,114 @@ def train_model(
     """Train one model and evaluate it on the held-out test rows; write DIR/model.pt, metrics.json, history.csv,
     test_scores.csv and figures when ``out`` is given. Returns the metrics dictionary (as in metrics.json), with
     the test labels and scores under ``_test_scores`` (not written to metrics.json).
+
+    The trainer runs with ``opts.train`` and the task's selection metric; ``opts`` itself is left as given.
     """
     task = get_task(task_name)
     rank, _ = distributed()
     dataset = task.load(data) if isinstance(data, (str, os.PathLike)) else data
-    split_name = opts.split or task.default_split
     if split is None:
-        split = task.make_split(dataset, split_name, opts.seed, holdout=opts.holdout)
-    y = task.labels(dataset)
+        split = task.make_split(dataset, opts.split or task.default_split, opts.seed, holdout=opts.holdout)
     if out is not None and rank == 0:
         out = check_writable_dir(out)
-    if log:
-        log(split.describe(y))
-    split_checks = task.check_split(dataset, split) if hasattr(task, "check_split") else {}
-    if log and split_checks.get("message"):
-        log(split_checks["message"])
-    is_neural = opts.model in task.neural_models
-    if not is_neural and opts.model not in task.classical_models:
-        known = ", ".join(task.neural_models + task.classical_models)
-        raise ResgenomeError(f"--model {opts.model}: not a model of the {task.name} task (choose {known})")
-
-    train_set, val_set, test_set = (dataset.subset(split.train), dataset.subset(split.validation),
-                                    dataset.subset(split.test))  # fmt: skip
+    split_checks = _describe_split(task, dataset, split, log)
+    _check_model(task, opts.model)
+    parts = {part: dataset.subset(getattr(split, part)) for part in PARTS}
     prep = task.fit_preprocessing(dataset, split.train,
                                   {"normalize": opts.normalize, "model": opts.model, "kmer": opts.kmer})  # fmt: skip
+    cfg = replace(opts.train, selection_metric=task.selection_metric)
     started = time.perf_counter()
-    history: list[dict] = []
-    extra: dict[str, Any] = {}
-    if is_neural:
-        cfg = opts.train
-        cfg.selection_metric = task.selection_metric
-        config = task.model_config(opts.model, prep, opts.preset, opts.width)
-        torch.manual_seed(opts.train.seed)
-        model = build_model(opts.model, config)
+    if opts.model in task.neural_models:
         state_path = Path(out) / "train_state.pt" if out is not None else None
-        fitter = task.fitter(opts.model, config) if hasattr(task, "fitter") else fit  # e.g. staged training
-        result = fitter(
-            model, task.neural_inputs(train_set, prep), task.neural_inputs(val_set, prep), cfg,
-            state_path=state_path, resume=resume, log=log,
-        )  # fmt: skip
-        history = result.history
-        extra = {"best_epoch": result.best_epoch, "epochs_run": len(history), "stopped_early": result.stopped_early}
-
-        def score(part):
-            data = task.neural_inputs(part, prep)
-            return predict_proba(model, data.X, transform=data.transform, device=cfg.device if cfg.device != "auto"
-                                 else None)  # fmt: skip
-
-        state = model.state_dict()
-        kind = "neural"
+        predictor, history, extra = _fit_neural(task, opts.model, parts, prep, cfg, opts, state_path, resume, log)
     else:
-        estimator = classical.make_estimator(opts.model, seed=opts.seed, class_weight=opts.train.class_weight,
-                                             **opts.classical_params)  # fmt: skip
-        estimator.fit(task.classical_inputs(train_set, prep), task.labels(train_set))
-        exported = classical.export(estimator)
-        config = {}
-
-        def score(part):
-            return classical.predict_exported(exported, task.classical_inputs(part, prep))
-
-        state = exported
-        kind = "classical"
-    val_scores, test_scores = score(val_set), score(test_set)
+        predictor, history, extra = _fit_classical(task, opts, parts, prep), [], {}
+    val_scores, test_scores = predictor.score_dataset(parts["validation"]), predictor.score_dataset(parts["test"])
     seconds = time.perf_counter() - started
-    threshold = best_f1_threshold(task.labels(val_set), val_scores)
+    y_test = task.labels(parts["test"])
+    threshold = best_f1_threshold(task.labels(parts["validation"]), val_scores)
     metrics = {
-        "task": task.name,
-        "model": opts.model,
-        "split": split.name,
-        "optimistic": split.optimistic,
-        "seed": opts.seed,
-        "sizes": split.sizes(),
-        "held_out": split.held_out,
+        "task": task.name, "model": opts.model, "split": split.name, "optimistic": split.optimistic,
+        "seed": opts.seed, "sizes": split.sizes(), "held_out": split.held_out,
         **{k: v for k, v in split_checks.items() if k != "message"},
         "threshold": threshold,
-        "validation": evaluate_scores(task.labels(val_set), val_scores, threshold),
-        "test": evaluate_scores(task.labels(test_set), test_scores, threshold),
+        "validation": evaluate_scores(task.labels(parts["validation"]), val_scores, threshold),
+        "test": evaluate_scores(y_test, test_scores, threshold),
         **extra,
-    }
+    }  # fmt: skip
     if split.optimistic:
         metrics["warning"] = "test set was also used for validation (the paper's protocol): optimistic"
     if out is not None and rank == 0:
-        training = {"split": split.name, "seed": opts.seed, "preset": opts.preset, "normalize": opts.normalize,
-                    "train_config": opts.train.to_dict(), "sizes": split.sizes(), "data": str(getattr(dataset, "source", data))}  # fmt: skip
-        save_checkpoint(out / "model.pt", {
-            "task": task.name, "model": {"name": opts.model, "kind": kind, "config": config}, "state": state,
-            "preprocessing": prep, "threshold": threshold, "training": training,
-        })  # fmt: skip
-        write_json(out / "metrics.json", metrics)
-        write_history(out / "history.csv", history)
-        write_scores(out / "test_scores.csv", task.labels(test_set), test_scores)
-        if figures:
-            _write_figures(out, history, task.labels(test_set), test_scores, opts.model, metrics)
-        stale = out / "train_state.pt"
-        if stale.exists():
-            stale.unlink()  # the run is complete; its resumable state is no longer needed
+        predictor.threshold = threshold
+        predictor.metadata = {"split": split.name, "seed": opts.seed, "preset": opts.preset,
+                              "normalize": opts.normalize, "train_config": cfg.to_dict(), "sizes": split.sizes(),
+                              "data": str(getattr(dataset, "source", data))}  # fmt: skip
+        _write_run(Path(out), predictor, metrics, history, y_test, test_scores, figures)
     if log:
         t = metrics["test"]
         log(f"{opts.model} test: AUROC {_f(t['auroc'])} AUPRC {_f(t['auprc'])} F1 {t['f1']:.4f} "
             f"(threshold {threshold:.3f}); {seconds:.1f} s")  # fmt: skip
-    metrics["_test_scores"] = (task.labels(test_set), test_scores)
-    metrics["_history"] = history
-    metrics["_seconds"] = seconds
-    return metrics
+    return {**metrics, "_test_scores": (y_test, test_scores), "_history": history, "_seconds": seconds}
+
+
+def _describe_split(task: Task, dataset, split: Split, log) -> dict:
+    """Log the split's sizes and the task's checks of it (e.g. duplicates straddling it); return the checks."""
+    if log:
+        log(split.describe(task.labels(dataset)))
+    checks = task.check_split(dataset, split)
+    if log and checks.get("message"):
+        log(checks["message"])
+    return checks
+
+
+def _check_model(task: Task, model: str) -> None:
+    if model not in task.neural_models and model not in task.classical_models:
+        known = ", ".join(task.neural_models + task.classical_models)
+        raise ResgenomeError(f"--model {model}: not a model of the {task.name} task (choose {known})")
+
+
+def _fit_neural(task: Task, name: str, parts: dict, prep: dict, cfg: TrainConfig, opts: RunOptions,
+                state_path: Path | None, resume: bool, log) -> tuple[Predictor, list[dict], dict]:  # fmt: skip
+    """Build the model at the run's widths and train it (its own procedure if it registered one, else the shared
+    trainer); returns the Predictor of the best validation epoch, the history and the trainer's facts."""
+    config = task.model_config(name, prep, opts.preset, opts.width)
+    torch.manual_seed(cfg.seed)
+    model = build_model(name, config)
+    train_data, val_data = task.neural_inputs(parts["train"], prep), task.neural_inputs(parts["validation"], prep)
+    run = dict(state_path=state_path, resume=resume, log=log)
+    procedure = model_spec(name).train
+    if procedure is None:
+        result = fit(model, train_data, val_data, cfg, **run)
+    else:
+        result = procedure(model, config, train_data, val_data, cfg, fit=fit, **run)
+    extra = {"best_epoch": result.best_epoch, "epochs_run": len(result.history), "stopped_early": result.stopped_early}
+    return Predictor(task.name, name, model, prep, config=config, device=cfg.device), result.history, extra
+
+
+def _fit_classical(task: Task, opts: RunOptions, parts: dict, prep: dict) -> Predictor:
+    """Fit the scikit-learn baseline on the training rows; its exported arrays become the Predictor's model."""
+    estimator = classical.make_estimator(opts.model, seed=opts.seed, class_weight=opts.train.class_weight,
+                                         **opts.classical_params)  # fmt: skip
+    estimator.fit(task.classical_inputs(parts["train"], prep), task.labels(parts["train"]))
+    return Predictor(task.name, opts.model, classical.export(estimator), prep)
+
+
+def _write_run(out: Path, predictor: Predictor, metrics: dict, history: list[dict], y_test: np.ndarray,
+               test_scores: np.ndarray, with_figures: bool) -> None:  # fmt: skip
+    """DIR/model.pt, metrics.json, history.csv, test_scores.csv and figures; the resumable state is removed."""
+    predictor.save(out / "model.pt")
+    write_json(out / "metrics.json", metrics)
+    write_history(out / "history.csv", history)
+    write_scores(out / "test_scores.csv", y_test, test_scores)
+    if with_figures:
+        _write_figures(out, history, y_test, test_scores, predictor.model_name, metrics)
+    stale = out / "train_state.pt"
+    if stale.exists():
+        stale.unlink()  # the run is complete; its resumable state is no longer needed
 
 
 def _f(x):
     return "n/a" if x is None else f"{x:.4f}"
-
-
-def load_model(path: str | os.PathLike, task: str | None = None):
-    """(checkpoint dict, scorer) where scorer(dataset) -> probabilities of the positive class."""
-    ckpt = load_checkpoint(path, task=task)
-    t = get_task(ckpt["task"])
-    prep = ckpt["preprocessing"]
-    if ckpt["model"]["kind"] == "neural":
-        try:
-            model = build_model(ckpt["model"]["name"], ckpt["model"]["config"])
-            model.load_state_dict(ckpt["state"])
-        except (ValueError, RuntimeError, TypeError) as exc:
-            raise ResgenomeError(f"{path}: checkpoint does not match its model ({str(exc).splitlines()[0]})") from None
-
-        def scorer(dataset, **kw):
-            data = t.neural_inputs(dataset, prep)
-            return predict_proba(model, data.X, transform=data.transform, **kw)
-
-        scorer.model = model
-    else:
-        state = ckpt["state"]
-
-        def scorer(dataset, **kw):
-            return classical.predict_exported(state, t.classical_inputs(dataset, prep))
-
-    return ckpt, scorer
 
 
 def evaluate_model(model_path, data, out, *, labels=None) -> dict:
@@ -199,42 +179,33 @@ def evaluate_model(model_path, data, out, *, labels=None) -> dict:
 
     ``labels``: for the viral task, a ``seq_id<TAB>label`` file when ``data`` is FASTA.
     """
-    ckpt, scorer = load_model(model_path)
-    task = get_task(ckpt["task"])
-    options = _load_options(ckpt)
+    predictor = Predictor.load(model_path)
+    task = get_task(predictor.task)
+    options = task.load_options(predictor.preprocessing)
     if labels is not None:
-        if ckpt["task"] != "viral":
+        if predictor.task != "viral":
             raise ResgenomeError("--labels is for FASTA data of the viral task")
         options["labels"] = labels
     dataset = task.load(data, **options)
     out = check_writable_dir(out)
-    scores = scorer(dataset)
+    scores = predictor.score_dataset(dataset)
     y = task.labels(dataset)
-    metrics = {"task": task.name, "model": ckpt["model"]["name"], "data": str(data),
-               "threshold": ckpt["threshold"], "test": evaluate_scores(y, scores, ckpt["threshold"])}  # fmt: skip
+    metrics = {"task": task.name, "model": predictor.model_name, "data": str(data),
+               "threshold": predictor.threshold, "test": evaluate_scores(y, scores, predictor.threshold)}  # fmt: skip
     write_json(out / "metrics.json", metrics)
     write_scores(out / "test_scores.csv", y, scores)
-    from .report import figures
-
-    figures.save(figures.curves_figure({ckpt["model"]["name"]: (y, scores)}), out / "curves.png")
+    plots.save(plots.curves_figure({predictor.model_name: (y, scores)}), out / "curves.png")
     return metrics
-
-
-def _load_options(ckpt) -> dict:
-    if ckpt["task"] == "superenhancer":
-        return {"use_length": "length" in ckpt["preprocessing"]["features"]}
-    return {}
 
 
 def predict_table(model_path, input_path, output) -> int:
     """``predict superenhancer``: score a table (Class optional), write chrom, start, end, score, label."""
-    ckpt, scorer = load_model(model_path, task="superenhancer")
+    predictor = Predictor.load(model_path, task="superenhancer")
     task = get_task("superenhancer")
-    table = task.load(input_path, require_labels=False, **_load_options(ckpt))
-    scores = scorer(table)
-    header, rows = task.prediction_rows(table, scores, ckpt["threshold"])
-    n = write_tsv(output, header, rows)
-    return n
+    table = task.load(input_path, require_labels=False, **task.load_options(predictor.preprocessing))
+    scores = predictor.score_dataset(table)
+    header, rows = task.prediction_rows(table, scores, predictor.threshold)
+    return write_tsv(output, header, rows)
 
 
 # ------------------------------------------------------------------ writers (all atomic)
@@ -283,13 +254,9 @@ def write_tsv(path, header, rows) -> int:
 
 
 def _write_figures(out: Path, history, y, scores, name, metrics) -> None:
-    from .report import figures
-
     if history:
-        figures.save(figures.training_figure(history, name), out / "training_curves.png")
-    figures.save(figures.curves_figure({name: (y, scores)}, name), out / "roc_pr.png")
-    import matplotlib.pyplot as plt
-
+        plots.save(plots.training_figure(history, name), out / "training_curves.png")
+    plots.save(plots.curves_figure({name: (y, scores)}, name), out / "roc_pr.png")
     fig, ax = plt.subplots(figsize=(3.6, 3.2))
-    figures.plot_confusion(metrics["test"]["confusion"], ax, f"{name} test (t={metrics['threshold']:.2f})")
-    figures.save(fig, out / "confusion.png")
+    plots.plot_confusion(metrics["test"]["confusion"], ax, f"{name} test (t={metrics['threshold']:.2f})")
+    plots.save(fig, out / "confusion.png")

@@ -1,20 +1,22 @@
 """Score real samples with a viral model: contigs of any length, streamed, windowed, batched across records.
 
-A contig is cut into model-length windows, exactly those of :func:`resgenome.data.sequences.windows` on the whole
+A contig is cut into model-length windows, exactly those of :func:`resgenome.data.encoding.windows` on the whole
 sequence; windows of consecutive records fill one batch; a contig's score is the max (and mean) of its windows'
 scores. Memory stays flat whatever the file or record size: a FASTA record is read in pieces of
-:data:`~resgenome.data.sequences.PIECE_BASES` bases (:func:`~resgenome.data.sequences.iter_fasta_pieces`), its
-windows are cut and scored as the pieces arrive with only the last window's worth of bases carried from one piece to
-the next, and a row is written as soon as its record is complete. With ``skip_invalid`` the per-window rows of the
-record being read wait in a temporary file that spills to disk, since an illegal character late in the record must
-drop them all. Every row carries the record's index in the input (``record``), so the parts written with
-``shard=(i, n)`` merge back into the unsharded output (:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is
-read whole.
+:data:`~resgenome.data.readers.PIECE_BASES` bases (:func:`~resgenome.data.readers.iter_fasta_pieces`), its
+windows are cut (:class:`~resgenome.data.encoding.WindowCutter`) and scored as the pieces arrive with only the last
+window's worth of bases carried from one piece to the next, and a row is written as soon as its record is complete.
+With ``skip_invalid`` the per-window rows of the record being read wait in a temporary file that spills to disk,
+since an illegal character late in the record must drop them all. Every row carries the record's index in the input
+(``record``), so the parts written with ``shard=(i, n)`` merge back into the unsharded output
+(:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is read whole.
 
-Two ways to score the windows: for ResVG by default, each base goes once through the network's trunk and a window's
-score comes from the mean of the trunk's output over it (:mod:`resgenome.predict_fullconv`; windows at a record's
-ends keep their own score); with ``exact_windows`` (and for every other model) each window is scored on its own
-(:class:`_ExactWindows`). Both feed the same records, rows and order.
+One run is a :class:`ViralPrediction`: it reads pieces, hands each record's bases to a scoring path and writes the
+rows of the records the path reports complete. Two paths: for a ResVG by default,
+:class:`~resgenome.fullconv_scoring.FullConvScoring` runs the network's trunk once along each record and takes the
+windows away from its ends from there (the stride then costs nothing; windows near the ends keep their own score);
+with ``exact_windows``, and for every other model, :class:`PerWindowScoring` scores every window by itself through
+the :class:`~resgenome.predictor.Predictor`.
 """
 
 from __future__ import annotations
@@ -30,23 +32,24 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from tqdm.auto import tqdm
 
-from .data import sequences
-from .data.sequences import RecordPiece, SequenceSet
+from .data import readers
+from .data.encoding import WindowCutter
+from .data.readers import RecordPiece
 from .errors import ResgenomeError
+from .fullconv_scoring import FullConvScoring
 from .io import atomic_open
-from .models.fullconv import PRECISIONS, WindowScanner
-from .predict_fullconv import FullConvWindows
+from .machine import bf16_native
+from .models.fullconv import PRECISIONS
+from .predictor import Predictor, pick_device
 from .runtime import tune_allocator
-from .train import bf16_native, pick_device
 
 CONTIG_COLUMNS = ["seq_id", "length", "n_windows", "score", "score_mean", "label", "padded", "record"]
 WINDOW_COLUMNS = ["seq_id", "start", "end", "score", "record"]
 SKIPPED_COLUMNS = ["seq_id", "reason", "record"]
 _WINDOWS_PER_CHUNK = 4096  # windows handed to the batcher at a time (views of the piece: no copy is made)
-_PIECE_BASES = sequences.PIECE_BASES  # bases read from a FASTA record at a time; tests make it tiny
+_PIECE_BASES = readers.PIECE_BASES  # bases read from a FASTA record at a time; tests make it tiny
 _SPOOL_BYTES = 1 << 20  # per-window rows of an unfinished record kept in memory before spilling to disk
 
 
@@ -81,62 +84,19 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
 
 def _pieces(path: Path, select: Callable[[int], bool], skip_invalid: bool,
             on_read: Callable[[int], None] | None = None) -> Iterator[RecordPiece]:  # fmt: skip
-    """The records ``select`` accepts, as pieces in input order (see :func:`sequences.iter_fasta_pieces`).
+    """The records ``select`` accepts, as pieces in input order (see :func:`~resgenome.data.readers.iter_fasta_pieces`).
 
     Records of other shards are passed over unchecked: each record's problems are reported by the shard owning it.
     A ViraMiner CSV is read whole and each row is one piece.
     """
-    if sequences.is_fasta(path):
-        yield from sequences.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid,
-                                               on_read=on_read)  # fmt: skip
+    if readers.is_fasta(path):
+        yield from readers.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid,
+                                             on_read=on_read)  # fmt: skip
         return
-    table = sequences.read_viral_csv(path, length=None)
+    table = readers.read_viral_csv(path, length=None)
     for index, seq_id in enumerate(table.ids):
         if select(index):
             yield RecordPiece(seq_id, index, 0, table.codes[index], last=True)
-
-
-class _WindowCutter:
-    """Cuts the windows of one record from its pieces as they arrive.
-
-    The starts and contents are those of :func:`sequences.windows` on the whole record (0, stride, 2*stride, ...,
-    then one aligned to the end, or one N-padded window for a short record), but only the last ``window`` bases are
-    carried from one piece to the next: enough for the next window on the stride grid and for the final one.
-    """
-
-    def __init__(self, window: int, stride: int):
-        self.window, self.stride = window, stride
-        self.tail = np.empty(0, dtype=np.uint8)  # the last `window` bases read, or all of them while fewer
-        self.length = 0  # bases read
-        self.next_start = 0  # the first start on the stride grid not yet cut
-        self.n_windows = 0
-
-    def add(self, codes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(windows, starts)`` of the grid windows these bases complete: shapes (W, window) and (W,), W at most
-        :data:`_WINDOWS_PER_CHUNK`. The windows are views of a scratch array, valid until the next call."""
-        seq = np.concatenate([self.tail, codes])
-        offset = self.length - len(self.tail)  # record position of seq[0]
-        self.length += len(codes)
-        self.tail = seq[-self.window :].copy()  # a copy, so that seq can be freed
-        first, stop = self.next_start, self.length - self.window + 1  # starts below stop have all their bases
-        if stop <= first:
-            return
-        n = (stop - 1 - first) // self.stride + 1
-        self.next_start, self.n_windows = first + n * self.stride, self.n_windows + n
-        view = sliding_window_view(seq, self.window)
-        step = self.stride * _WINDOWS_PER_CHUNK
-        for lo in range(first, stop, step):
-            starts = np.arange(lo, min(lo + step, stop), self.stride)
-            yield view[starts[0] - offset : starts[-1] - offset + 1 : self.stride], starts
-
-    def finish(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """After the last piece: the closing window and its start, shapes (1, window) and (1,), or None when the grid
-        already ends with the record."""
-        if self.length >= self.window and (self.length - self.window) % self.stride == 0:
-            return None
-        cut, _, _ = sequences.windows(self.tail, self.window, self.stride)
-        self.n_windows += 1
-        return cut, np.array([max(self.length - self.window, 0)])
 
 
 class _Batcher:
@@ -183,7 +143,7 @@ class _Batcher:
             # windows of one record are contiguous in the batch: aggregate per run of equal owners
             bounds = [0] + [i for i in range(1, n) if self.owner[i] is not self.owner[i - 1]] + [n]
             for lo, hi in zip(bounds[:-1], bounds[1:]):
-                _credit(self.owner[lo], self.starts[lo:hi], scores[lo:hi], self.on_windows)
+                credit(self.owner[lo], self.starts[lo:hi], scores[lo:hi], self.on_windows)
             self.owner = []
         yield from self.ready()
 
@@ -193,9 +153,9 @@ class _Batcher:
             yield self.pending.popleft()
 
 
-def _credit(record: _Record, starts: np.ndarray, scores: np.ndarray,
-            on_windows: Callable[[_Record, np.ndarray, np.ndarray], None] | None) -> None:  # fmt: skip
-    """Add scored windows of ``record`` (in start order) to its max and sum, and pass them on to ``on_windows``."""
+def credit(record: _Record, starts: np.ndarray, scores: np.ndarray,
+           on_windows: Callable[[_Record, np.ndarray, np.ndarray], None] | None) -> None:  # fmt: skip
+    """Add scored windows of ``record`` (in start order) to its count, max and sum; pass them on to ``on_windows``."""
     record.scored += len(scores)
     record.best = max(record.best, float(scores.max()))
     record.total += float(scores.sum())
@@ -203,38 +163,149 @@ def _credit(record: _Record, starts: np.ndarray, scores: np.ndarray,
         on_windows(record, starts, scores)
 
 
-class _ExactWindows:
-    """Every window cut and scored on its own (:class:`_WindowCutter` + :class:`_Batcher`), behind the interface of
-    :class:`~resgenome.predict_fullconv.FullConvWindows`: add, finish, drop, flush, ready."""
+class PerWindowScoring:
+    """The per-window scoring path: each record's windows are cut on the stride grid as its bases arrive
+    (:class:`~resgenome.data.encoding.WindowCutter`), batched across consecutive records (:class:`_Batcher`) and
+    scored by ``score`` one batch at a time.
 
-    def __init__(self, score: Callable[[np.ndarray], np.ndarray], batch_size: int, window: int, stride: int,
-                 on_windows: Callable[[_Record, np.ndarray, np.ndarray], None] | None):  # fmt: skip
+    Every method that can complete records returns an iterator over them, in input order.
+    """
+
+    def __init__(self, score: Callable[[np.ndarray], np.ndarray], window: int, stride: int, batch_size: int,
+                 on_windows: Callable[[_Record, np.ndarray, np.ndarray], None] | None = None):  # fmt: skip
         self.window, self.stride = window, stride
         self.batcher = _Batcher(score, batch_size, window, on_windows)
-        self.record, self.cutter, self.done = None, None, deque()
+        self.cutter: WindowCutter | None = None  # the current record's, made by start()
 
-    def add(self, record: _Record, codes: np.ndarray) -> None:
-        if record is not self.record:
-            self.record, self.cutter = record, _WindowCutter(self.window, self.stride)
+    def start(self, record: _Record) -> None:
+        """A new record begins."""
+        self.cutter = WindowCutter(self.window, self.stride, _WINDOWS_PER_CHUNK)
+
+    def add(self, record: _Record, codes: np.ndarray) -> Iterator[_Record]:
+        """The next bases of ``record``: its windows they complete go into the batch."""
         for cut, starts in self.cutter.add(codes):
-            self.done.extend(self.batcher.add(record, cut, starts))
+            yield from self.batcher.add(record, cut, starts)
 
-    def finish(self, record: _Record) -> int:
+    def finish(self, record: _Record) -> Iterator[_Record]:
+        """``record`` has no more bases: its closing window goes into the batch; once the returned iterator is
+        exhausted, ``record.n_windows`` and ``record.padded`` are set."""
         closing = self.cutter.finish()
         if closing is not None:
-            self.done.extend(self.batcher.add(record, *closing))
-        return self.cutter.n_windows
+            yield from self.batcher.add(record, *closing)
+        record.n_windows, record.padded = self.cutter.n_windows, record.length < self.window
 
     def drop(self, record: _Record) -> None:
+        """``record`` turned out invalid: forget its windows."""
         self.batcher.drop(record)
 
-    def flush(self) -> None:
-        self.done.extend(self.batcher.flush())
-
     def ready(self) -> Iterator[_Record]:
-        while self.done:
-            yield self.done.popleft()
-        yield from self.batcher.ready()
+        return self.batcher.ready()
+
+    def flush(self) -> Iterator[_Record]:
+        """Score what is left in the batch (at the end of the input)."""
+        return self.batcher.flush()
+
+
+class ViralPrediction:
+    """One ``predict viral`` run: pieces in, rows out (see the module docstring and :func:`predict_viral`)."""
+
+    def __init__(self, predictor: Predictor, input_path: Path, output: Path, *, stride: int, per_window: bool,
+                 both_strands: bool, shard: tuple[int, int] | None, skip_invalid: bool, progress: bool,
+                 exact_windows: bool = False):  # fmt: skip
+        self.predictor, self.path, self.output = predictor, input_path, output
+        self.window = predictor.window
+        self.per_window, self.both_strands, self.skip_invalid = per_window, both_strands, skip_invalid
+        self.shard, self.progress = shard, progress
+        on_windows = self.write_windows if per_window else None
+        scanner = None if exact_windows else predictor.scanner()
+        if scanner is None:
+            self.scoring = PerWindowScoring(self.score, self.window, stride, predictor.batch_size, on_windows)
+        else:
+            self.scoring = FullConvScoring(scanner, self.score, stride=stride, batch_size=predictor.batch_size,
+                                           both_strands=both_strands,
+                                           on_scores=lambda r, starts, p: credit(r, starts, p, on_windows))  # fmt: skip
+        self.stats = {"records": 0, "windows": 0, "skipped": 0, "viral": 0, "bases": 0, "output": str(output),
+                      "method": "exact" if scanner is None else "fullconv", "precision": predictor.precision,
+                      "warnings": []}  # fmt: skip
+        self.out = self.skipped = self.spool = None
+
+    def score(self, codes: np.ndarray) -> np.ndarray:
+        """Probabilities of a batch of windows, (W, window) uint8 -> (W,) float64."""
+        return self.predictor.score_windows(codes, both_strands=self.both_strands)
+
+    def run(self) -> dict:
+        """Read, score and write everything; returns the counts (records, windows, skipped, viral, bases)."""
+        mine = (lambda k: k % self.shard[1] == self.shard[0]) if self.shard else (lambda k: True)
+        with ExitStack() as stack:
+            self._open_outputs(stack)
+            bar = stack.enter_context(_Progress(self.progress, self.path))
+            record: _Record | None = None
+            for piece in _pieces(self.path, mine, self.skip_invalid, bar.read):
+                if record is None or piece.index != record.index:
+                    record = _Record(piece.index, piece.record)
+                    self.scoring.start(record)
+                bar.bases(len(piece.codes))
+                self.add_piece(record, piece)
+            self.write_records(self.scoring.flush())
+        return self.stats
+
+    def _open_outputs(self, stack: ExitStack) -> None:
+        """The output (and with ``skip_invalid`` the skipped-records file and the spool), written atomically."""
+        self.out = stack.enter_context(atomic_open(self.output, "w", newline=""))
+        self.out.write("\t".join(WINDOW_COLUMNS if self.per_window else CONTIG_COLUMNS) + "\n")
+        if self.skip_invalid:
+            skipped_path = self.output.with_name(self.output.name + ".skipped.tsv")
+            self.skipped = stack.enter_context(atomic_open(skipped_path, "w", newline=""))
+            self.skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
+        if self.per_window and self.skip_invalid:
+            self.spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
+
+    def add_piece(self, record: _Record, piece: RecordPiece) -> None:
+        """Score the bases of one piece; at the record's last piece, close it and write what is complete."""
+        if piece.error is not None:
+            self.skip(record, piece.error)
+            return
+        record.length += len(piece.codes)  # before its windows are scored: a padded window's end needs it
+        self.write_records(self.scoring.add(record, piece.codes))
+        if not piece.last:
+            return
+        self.write_records(self.scoring.finish(record))
+        if self.spool is not None:
+            _drain(self.spool, self.out)
+        self.stats["bases"] += record.length
+        self.write_records(self.scoring.ready())
+
+    def skip(self, record: _Record, error: ResgenomeError) -> None:
+        """Drop an invalid record (and its windows already scored) and list it in the skipped-records file."""
+        self.scoring.drop(record)
+        if self.spool is not None:
+            _drain(self.spool, None)
+        self.stats["skipped"] += 1
+        reason = str(error).removeprefix(f"{self.path}: ").replace("\t", " ")
+        self.skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
+
+    def write_windows(self, record: _Record, starts: np.ndarray, scores: np.ndarray) -> None:
+        """Per-window rows, as soon as they are scored."""
+        ends = np.minimum(starts + self.window, record.length)
+        rows = "".join(f"{record.seq_id}\t{a}\t{b}\t{p:.6f}\t{record.index}\n"
+                       for a, b, p in zip(starts.tolist(), ends.tolist(), scores.tolist()))  # fmt: skip
+        # the record still being read may yet turn out invalid: its rows wait in the spool
+        (self.spool if self.spool is not None and record.n_windows is None else self.out).write(rows)
+
+    def write_records(self, records: Iterator[_Record]) -> None:
+        """Count each completed record and, unless per window, write its contig row."""
+        threshold = self.predictor.threshold
+        for record in records:
+            self.stats["records"] += 1
+            self.stats["windows"] += record.n_windows
+            if record.best >= threshold:
+                self.stats["viral"] += 1
+            if self.per_window:
+                continue  # its windows were written as they were scored
+            label = "viral" if record.best >= threshold else "non-viral"
+            mean = record.total / record.n_windows
+            self.out.write(f"{record.seq_id}\t{record.length}\t{record.n_windows}\t{record.best:.6f}\t{mean:.6f}\t"
+                           f"{label}\t{int(record.padded)}\t{record.index}\n")  # fmt: skip
 
 
 def predict_viral(
@@ -264,122 +335,38 @@ def predict_viral(
         viral / non-viral at the model's saved threshold on ``score``), or with ``per_window`` one row per window
         (:data:`WINDOW_COLUMNS`; start 0-based, end exclusive). Written atomically: nothing on error.
     both_strands : score each window and its reverse complement and average the two.
+    batch_size : windows per forward pass (scores depend on it in the last bits, as batching does everywhere).
     shard : ``"i/n"``: score only records k with ``k % n == i``; :func:`merge_predictions` joins the parts.
     skip_invalid : skip records with an illegal character or without sequence, list them in ``OUTPUT.skipped.tsv``
         (seq_id, reason, record); without it the first such record is an error naming the file, line and record.
     device : ``cpu``, ``cuda`` or None (CUDA when present).
-    exact_windows : score every window on its own, zero-padded at its edges, as the model was trained; otherwise a
-        ResVG computes its trunk once per base and scores the windows away from a record's ends from it (faster,
-        and the stride costs nothing; see :mod:`resgenome.predict_fullconv`). Other models always score per window.
-    precision : ``fp32`` or ``bf16`` (neural models; where the device has no native bf16, fp32 is used and a
-        warning returned).
+    exact_windows : score every window on its own, zero-padded at its edges, as the model was trained. Otherwise a
+        ResVG runs its trunk once per base and scores the windows away from a record's ends from it (faster, and
+        the stride costs nothing; see :mod:`resgenome.fullconv_scoring`). Other models always score per window.
+    precision : ``fp32`` or ``bf16`` (neural models); without native bf16 on the device, fp32 and a warning.
 
     Returns
     -------
     dict with records, windows, skipped, viral, bases, output, method (``fullconv`` or ``exact``), precision and
-    warnings (a list of lines for the user).
+    warnings (lines for the user).
     """
-    from .pipeline import load_model
-
     tune_allocator()
-    ckpt, scorer = load_model(model_path, task="viral")
-    window = int(ckpt["preprocessing"]["seq_length"])
-    if not 1 <= stride <= window:
-        raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {window}")
     if batch_size < 1:
         raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
-    threshold = float(ckpt["threshold"])
-    shard = parse_shard(shard)
-    path, output = Path(input_path), Path(output)
-    kwargs, warnings, scanner = {}, [], None
     if precision not in PRECISIONS:
         raise ResgenomeError(f"--precision {precision}: choose {' or '.join(PRECISIONS)}")
-    if ckpt["model"]["kind"] == "neural":
-        target = pick_device(device or "auto")
-        scorer.model.to(target)  # predict_logits moves the batches, not the model
-        if precision == "bf16" and not bf16_native(target):
-            warnings.append(f"--precision bf16: {target.type} has no native bf16 (AVX512-BF16 or AMX); scored in fp32")
-            precision = "fp32"
-        kwargs = {"device": target, "batch_size": batch_size, "precision": precision}
-        if not exact_windows and ckpt["model"]["name"] == "resvg":
-            scanner = WindowScanner(scorer.model.eval(), window, precision=precision, device=target)
-    else:
+    target, warnings = pick_device(device or "auto"), []
+    if precision == "bf16" and not bf16_native(target):
+        warnings.append(f"--precision bf16: this {target.type} has no native bf16 (AVX512-BF16 or AMX); scored in fp32")
         precision = "fp32"
-
-    def score(codes: np.ndarray) -> np.ndarray:
-        batch = SequenceSet([""] * len(codes), codes, None, str(path))
-        p = scorer(batch, **kwargs)
-        if both_strands:
-            rc = SequenceSet(batch.ids, sequences.reverse_complement(codes), None, str(path))
-            p = (p + scorer(rc, **kwargs)) / 2
-        return np.asarray(p, dtype=np.float64)
-
-    mine = (lambda k: k % shard[1] == shard[0]) if shard else (lambda k: True)
-    stats = {"records": 0, "windows": 0, "skipped": 0, "viral": 0, "bases": 0, "output": str(output),
-             "method": "exact" if scanner is None else "fullconv", "precision": precision, "warnings": warnings}
-
-    def write_windows(record: _Record, starts: np.ndarray, scores: np.ndarray) -> None:
-        ends = np.minimum(starts + window, record.length)
-        rows = "".join(f"{record.seq_id}\t{a}\t{b}\t{p:.6f}\t{record.index}\n"
-                       for a, b, p in zip(starts.tolist(), ends.tolist(), scores.tolist()))  # fmt: skip
-        # the record still being read may yet turn out invalid: its rows wait in the spool
-        (spool if spool is not None and record.n_windows is None else out).write(rows)
-
-    def write(handle, record: _Record) -> None:
-        stats["records"] += 1
-        stats["windows"] += record.n_windows
-        if record.best >= threshold:
-            stats["viral"] += 1
-        if per_window:
-            return  # its windows were written as they were scored
-        label = "viral" if record.best >= threshold else "non-viral"
-        mean = record.total / record.n_windows
-        handle.write(f"{record.seq_id}\t{record.length}\t{record.n_windows}\t{record.best:.6f}\t{mean:.6f}\t"
-                     f"{label}\t{int(record.padded)}\t{record.index}\n")  # fmt: skip
-
-    skipped_path = output.with_name(output.name + ".skipped.tsv")
-    with ExitStack() as stack:
-        out = stack.enter_context(atomic_open(output, "w", newline=""))
-        on_windows = write_windows if per_window else None
-        if scanner is None:
-            windows = _ExactWindows(score, batch_size, window, stride, on_windows)
-        else:
-            windows = FullConvWindows(scanner, score, stride=stride, batch_size=batch_size, both_strands=both_strands,
-                                      on_scores=lambda r, starts, p: _credit(r, starts, p, on_windows))  # fmt: skip
-        out.write("\t".join(WINDOW_COLUMNS if per_window else CONTIG_COLUMNS) + "\n")
-        skipped = stack.enter_context(atomic_open(skipped_path, "w", newline="")) if skip_invalid else None
-        if skipped:
-            skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
-        spool = None
-        if per_window and skip_invalid:
-            spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
-        bar = stack.enter_context(_Progress(progress, path))
-        record: _Record | None = None
-        for piece in _pieces(path, mine, skip_invalid, bar.read):
-            if record is None or piece.index != record.index:
-                record = _Record(piece.index, piece.record)
-            bar.bases(len(piece.codes))
-            if piece.error is not None:
-                windows.drop(record)
-                if spool is not None:
-                    _drain(spool, None)
-                stats["skipped"] += 1
-                reason = str(piece.error).removeprefix(f"{path}: ").replace("\t", " ")
-                skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
-                continue
-            record.length += len(piece.codes)  # before its windows are scored: a padded window's end needs it
-            windows.add(record, piece.codes)
-            if piece.last:
-                record.n_windows, record.padded = windows.finish(record), record.length < window
-                if spool is not None:
-                    _drain(spool, out)
-                stats["bases"] += record.length
-            for done in windows.ready():
-                write(out, done)
-        windows.flush()
-        for done in windows.ready():
-            write(out, done)
-    return stats
+    predictor = Predictor.load(model_path, task="viral", device=target, batch_size=batch_size, precision=precision)
+    if not 1 <= stride <= predictor.window:
+        raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
+    run = ViralPrediction(predictor, Path(input_path), Path(output), stride=stride, per_window=per_window,
+                          both_strands=both_strands, shard=parse_shard(shard), skip_invalid=skip_invalid,
+                          progress=progress, exact_windows=exact_windows)  # fmt: skip
+    run.stats["warnings"] += warnings
+    return run.run()
 
 
 def _drain(spool, out) -> None:
@@ -393,7 +380,7 @@ def _drain(spool, out) -> None:
 
 class _Progress:
     """A progress bar over the bytes of the input file, so that its ETA holds for plain and gzip input alike, with the
-    bases read per second beside it. Drawn only on a terminal (logs and tests stay clean)."""
+    bases read and bases per second beside it. Drawn only on a terminal (logs and tests stay clean)."""
 
     def __init__(self, enabled: bool, path: Path):
         self.bar, self.n_bases = None, 0

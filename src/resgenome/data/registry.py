@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
 from .. import __version__
 from ..errors import InputError, ResgenomeError
 from ..io import atomic_open, atomic_path, check_writable_dir
@@ -467,9 +470,6 @@ def _progress_bar(label: str, total: int | None, enabled: bool) -> Iterator[Call
     if not (enabled and sys.stderr.isatty()):
         yield lambda n: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
     columns = (
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()
     )

@@ -82,6 +82,36 @@ def read_table(
         (prediction) and read when present.
     """
     path, name = check_input_file(path, "a CSV with header chrom,start,end,Class,<features>")
+    header = _read_header(path, name, features, require_labels)
+    frame = pd.DataFrame(_read_rows(path, name, len(header)), columns=header)
+    if len(frame) == 0:
+        raise InputError(f"{name}: has a header but no data rows")
+
+    X = np.empty((len(frame), len(features)), dtype=np.float64)
+    for j, column in enumerate(features):
+        X[:, j] = _numeric_column(frame[column], name, column, finite=True)
+    start = _numeric_column(frame["start"], name, "start", finite=True).astype(np.int64)
+    end = _numeric_column(frame["end"], name, "end", finite=True).astype(np.int64)
+    chrom = frame["chrom"].str.strip().to_numpy(dtype=object)
+    blank = np.flatnonzero(chrom == "")
+    if blank.size:
+        raise InputError(f"{name}: line {blank[0] + 2}, column chrom: empty chromosome name")
+
+    y = None
+    if LABEL_COLUMN in frame.columns:
+        labels = frame[LABEL_COLUMN].str.strip()
+        bad = ~labels.isin(list(CLASSES))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"{name}: line {i + 2}, column Class: {labels.iloc[i]!r} is not a class; expected SE or TE"
+            )
+        y = labels.map(CLASSES).to_numpy(dtype=np.int64)
+    return FeatureTable(X, y, chrom.astype(str), start, end, tuple(features), name)
+
+
+def _read_header(path: Path, name: str, features: tuple[str, ...], require_labels: bool) -> list[str]:
+    """The header's column names, after checking the file is text with every needed column and no unknown one."""
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if not head.strip():
@@ -113,31 +143,7 @@ def read_table(
             f"{name}: line 1: unexpected column(s) {shown}; expected only chrom,start,end,Class,<36 features>,length"
             " as in the imPROSE table (remove or rename them)"
         )
-    frame = pd.DataFrame(_read_rows(path, name, len(header)), columns=header)
-    if len(frame) == 0:
-        raise InputError(f"{name}: has a header but no data rows")
-
-    X = np.empty((len(frame), len(features)), dtype=np.float64)
-    for j, column in enumerate(features):
-        X[:, j] = _numeric_column(frame[column], name, column, finite=True)
-    start = _numeric_column(frame["start"], name, "start", finite=True).astype(np.int64)
-    end = _numeric_column(frame["end"], name, "end", finite=True).astype(np.int64)
-    chrom = frame["chrom"].str.strip().to_numpy(dtype=object)
-    blank = np.flatnonzero(chrom == "")
-    if blank.size:
-        raise InputError(f"{name}: line {blank[0] + 2}, column chrom: empty chromosome name")
-
-    y = None
-    if LABEL_COLUMN in frame.columns:
-        labels = frame[LABEL_COLUMN].str.strip()
-        bad = ~labels.isin(list(CLASSES))
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{name}: line {i + 2}, column Class: {labels.iloc[i]!r} is not a class; expected SE or TE"
-            )
-        y = labels.map(CLASSES).to_numpy(dtype=np.int64)
-    return FeatureTable(X, y, chrom.astype(str), start, end, tuple(features), name)
+    return header
 
 
 def _read_rows(path: Path, name: str, n_fields: int) -> list[list[str]]:

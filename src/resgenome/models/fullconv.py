@@ -42,6 +42,11 @@ from .resvg import ResVG
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
+def fully_convolutional(model: nn.Module) -> bool:
+    """Whether :class:`WindowScanner` can run ``model`` (a ResVG)."""
+    return isinstance(model, ResVG)
+
+
 def _half(conv: nn.Conv1d) -> int:
     """Positions a 'same' convolution reaches on each side; refuses any other kind (stride, dilation, padding)."""
     k = conv.kernel_size[0]

@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve  # noqa: E402
 
 from ..io import atomic_path  # noqa: E402
 
@@ -35,8 +35,6 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: s
     ax = ax or plt.gca()
     for name, (y, s) in curves.items():
         fpr, tpr, _ = roc_curve(y, s)
-        from sklearn.metrics import auc
-
         ax.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("false positive rate")
@@ -48,8 +46,6 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: s
 
 def plot_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: str = "Precision-recall (test)"):
     ax = ax or plt.gca()
-    from sklearn.metrics import average_precision_score
-
     base = None
     for name, (y, s) in curves.items():
         precision, recall, _ = precision_recall_curve(y, s)

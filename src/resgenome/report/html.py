@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..comparison import result_row
 from ..io import atomic_open
 from . import figures
 
@@ -176,7 +177,7 @@ def _setup(setup: dict) -> str:
         _table(["", ""], [
             ["CPU", escape(str(hw["cpu"]))],
             ["cores / torch threads", f"{hw['cores']} / {hw['torch_threads']}"],
-            ["device", escape(hw["device"])],
+            ["device", escape(hw.get("gpu") or hw["device"])],
             ["torch / Python / resgenome", escape(f"{hw['torch']} / {hw['python']} / {hw['resgenome']}")],
             ["platform", escape(hw["platform"])],
             ["load average at start / end (1, 5, 15 min)", escape(load_text)
@@ -399,7 +400,7 @@ def render_report(*, setup: dict, runs, summary: list[dict], reading: dict, resu
 overfit less. This report retrains every model on identical splits under three protocols and says what held up.</p>
 <p>Tasks: {escape(tasks)} · preset <b>{escape(setup['preset'])}</b> · {len(results)} runs,
 {setup['train_seconds_total'] / 60:.1f} min of training on {escape(str(hw['cores']))} cores
-({escape(hw['device'])}){shared}
+({escape(hw.get('gpu') or hw['device'])}){shared}
 · resgenome {escape(hw['resgenome'])} · {escape(setup['finished'])}</p></header>
 <nav>{nav}</nav><main>{sections}</main></body></html>
 """
@@ -408,8 +409,6 @@ overfit less. This report retrains every model on identical splits under three p
 def write_report(path: str | os.PathLike, *, setup: dict, runs, summary: list[dict], reading: dict,
                  results: list[dict] | None = None) -> Path:  # fmt: skip
     """Render and write the report atomically; return its path."""
-    from ..reproduce import result_row
-
     results = results if results is not None else [result_row(r) for r in runs]
     page = render_report(setup=setup, runs=runs, summary=summary, reading=reading, results=results)
     path = Path(path)

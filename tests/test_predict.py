@@ -1,203 +1,28 @@
-"""Tests for the viral task end to end: train / evaluate / predict viral through the CLI, splits, duplicates, sharding."""
+"""``resgenome predict viral`` and ``merge-predictions``: contigs of any length streamed in pieces, windows cut once,
+batched across records, both strands, shards, invalid records, flat memory, bad input."""
 
 from __future__ import annotations
 
-import csv
 import gzip
-import json
-import os
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
 
-from resgenome import pipeline
 from resgenome import predict as predict_module
+from resgenome.bench import write_random_resvg
 from resgenome.cli import main
-from resgenome.data import sequences
-from resgenome.data.sequences import decode, encode, read_fasta, reverse_complement, window_starts, windows
-from resgenome.models import classical
-from resgenome.tasks import get_task
-from resgenome.tasks.viral import duplicates_across, experiment_groups
+from resgenome.data import readers
+from resgenome.data.encoding import CODE_N, decode, encode, reverse_complement, window_starts
+from resgenome.data.readers import read_fasta
+from resgenome.fullconv_scoring import count_windows
+from resgenome.machine import bf16_native
+from resgenome.predictor import Predictor
 
-DATA_DIR = os.environ.get("RESGENOME_DATA_DIR")
-needs_data = pytest.mark.skipif(not DATA_DIR, reason="RESGENOME_DATA_DIR is not set")
-MOTIF = "GATTACAGATTACA"
-
-
-# ------------------------------------------------------------------------------------------------- fixtures
-def synthetic_rows(n: int, seed: int, experiment: str = "expA") -> list[tuple[str, str, int]]:
-    """300-bp sequences; every third carries MOTIF (label 1)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        seq = "".join(rng.choice(list("ACGT"), 300))
-        label = int(i % 3 == 0)
-        if label:
-            at = int(rng.integers(0, 300 - len(MOTIF)))
-            seq = seq[:at] + MOTIF + seq[at + len(MOTIF) :]
-        rows.append((f"seq{seed}x{i}_{experiment}", seq, label))
-    return rows
-
-
-def write_csv(path: Path, rows) -> Path:
-    path.write_text("".join(f"{i},{s},{y}\n" for i, s, y in rows))
-    return path
-
-
-@pytest.fixture(scope="module")
-def synthetic_prefix(tmp_path_factory) -> Path:
-    """PREFIX_{train,validation,test}.csv; the test part repeats one train sequence and one train reverse complement."""
-    root = tmp_path_factory.mktemp("synthetic")
-    train, val, test = synthetic_rows(150, 1), synthetic_rows(60, 2), synthetic_rows(60, 3)
-    test[0] = ("dupexact_expA", train[5][1], train[5][2])
-    test[1] = ("duprc_expA", decode(reverse_complement(encode(train[7][1]))), train[7][2])
-    for part, rows in (("train", train), ("validation", val), ("test", test)):
-        write_csv(root / f"syn_{part}.csv", rows)
-    return root / "syn"
-
-
-@pytest.fixture(scope="module")
-def devset_prefix(tmp_path_factory) -> Path:
-    """The first 400 rows of each development-set file, as a PREFIX."""
-    if not DATA_DIR:
-        pytest.skip("RESGENOME_DATA_DIR is not set")
-    root = tmp_path_factory.mktemp("devslice")
-    for part in ("train", "validation", "test"):
-        lines = (Path(DATA_DIR) / "viral" / f"devset_{part}.csv").read_text().splitlines(keepends=True)[:400]
-        (root / f"dev_{part}.csv").write_text("".join(lines))
-    return root / "dev"
-
-
-def train_cli(data: Path, model: str, out: Path, *extra: str, quiet: bool = True) -> int:
-    return main(["train", "viral", "--data", str(data), "--model", model, "--preset", "smoke", "--epochs", "1",
-                 "--batch-size", "64", "--out", str(out), *extra] + ["--quiet"] * quiet)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def trained(devset_prefix, tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("models")
-    out = {}
-    for model in ("resvg", "kmer-logreg"):
-        assert train_cli(devset_prefix, model, root / model, "--split", "fullset") == 0
-        out[model] = root / model
-    return out
-
-
-@pytest.fixture(scope="module")
-def toy_model(synthetic_prefix, tmp_path_factory) -> Path:
-    """A smoke ResVG trained on the synthetic data (no shared data needed): for prediction tests."""
-    out = tmp_path_factory.mktemp("toy") / "resvg"
-    assert train_cli(synthetic_prefix, "resvg", out) == 0
-    return out / "model.pt"
-
-
-def random_fasta(path: Path, lengths: list[int], seed: int = 0, width: int = 70) -> dict[str, str]:
-    rng = np.random.default_rng(seed)
-    records = {}
-    with open(path, "w") as handle:
-        for k, length in enumerate(lengths):
-            seq = "".join(rng.choice(list("ACGTNacgt"), length, p=[0.22] * 4 + [0.04] + [0.02] * 4))
-            records[f"contig{k}"] = seq
-            handle.write(f">contig{k} sample description\n")
-            for i in range(0, length, width):
-                handle.write(seq[i : i + width] + "\n")
-    return records
-
-
-def read_tsv(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
-
-
-# ------------------------------------------------------------------------------------------------- task pieces
-def test_experiment_groups_strip_contig_piece_numbers():
-    ids = ["seq1_2013_E2_SCC", "seq2_2013_E2_SCC1", "seq3_2013_E2_SCC12", "seq4_2015_F2_20160119",
-           "seq5_2015_F2_201601191", "seq6_2014_G7_MSNEW2", "seq7_2014_G7_MSNEW210", "seq8_2014_D3_Hyoty"]  # fmt: skip
-    assert experiment_groups(ids).tolist() == [
-        "2013_E2_SCC", "2013_E2_SCC", "2013_E2_SCC", "2015_F2_20160119", "2015_F2_20160119", "2014_G7_MSNEW2",
-        "2014_G7_MSNEW2", "2014_D3_Hyoty",
-    ]  # fmt: skip
-
-
-def test_duplicates_across_counts_exact_and_reverse_complement():
-    a = np.array([encode("ACGTT"), encode("GGGAA"), encode("CCCCC")])
-    b = np.array([encode("ACGTT"), encode("TTCCC"), encode("AAAAA"), encode("GGGGG")])
-    # ACGTT exact; TTCCC = rc(GGGAA); GGGGG = rc(CCCCC); AAAAA new
-    assert duplicates_across(a, b) == (1, 2)
-    assert duplicates_across(a, b[:0]) == (0, 0)
-
-
-def test_splits_and_their_errors(synthetic_prefix):
-    task = get_task("viral")
-    data = task.load(synthetic_prefix)
-    assert data.files == [f"{synthetic_prefix}_{p}.csv" for p in ("train", "validation", "test")]
-    full = task.make_split(data, "fullset", 0)
-    assert full.sizes() == {"train": 150, "validation": 60, "test": 60}
-    assert data.ids[full.test[0]] == "dupexact_expA"
-    rnd = task.make_split(data, "random", 0)
-    assert sum(rnd.sizes().values()) == 270 and not set(rnd.train) & set(rnd.test)
-    single = task.load(f"{synthetic_prefix}_train.csv")
-    with pytest.raises(Exception, match="fullset needs the three files"):
-        task.make_split(single, "fullset", 0)
-    with pytest.raises(Exception, match="not a split"):
-        task.make_split(data, "chromosome", 0)
-    checks = task.check_split(data, full)
-    assert checks["duplicates_in_train"]["test"] == {"exact": 1, "reverse_complement": 1}
-
-
-def test_sparse_kmer_inputs_score_like_dense(synthetic_prefix):
-    task = get_task("viral")
-    data = task.load(synthetic_prefix)
-    prep = task.fit_preprocessing(data, np.arange(150), {"model": "kmer-rf", "kmer": 4})
-    X = task.classical_inputs(data, prep)
-    assert X.shape == (270, 256)
-    est = classical.make_estimator("kmer-rf", seed=0, n_estimators=5).fit(X[:150], data.labels[:150])
-    exported = classical.export(est)
-    np.testing.assert_allclose(classical.predict_exported(exported, X), est.predict_proba(X)[:, 1])
-    np.testing.assert_allclose(classical.predict_exported(exported, X), classical.predict_exported(exported, X.toarray()))
-
-
-# ------------------------------------------------------------------------------------------------- train / evaluate
-def test_duplicates_report_in_log_and_metrics(synthetic_prefix, tmp_path, capsys):
-    assert train_cli(synthetic_prefix, "kmer-logreg", tmp_path / "lr", "--kmer", "4", quiet=False) == 0
-    metrics = json.loads((tmp_path / "lr" / "metrics.json").read_text())
-    assert metrics["duplicates_in_train"]["test"] == {"exact": 1, "reverse_complement": 1}
-    assert metrics["split"] == "fullset" and metrics["task"] == "viral"
-    assert metrics["test"]["auroc"] > 0.5
-    assert "1 test sequences also in train, 1 more as reverse complement" in capsys.readouterr().err
-
-
-def test_viraminer_staged_via_cli_and_reload(synthetic_prefix, tmp_path):
-    out = tmp_path / "vm"
-    assert train_cli(synthetic_prefix, "viraminer-staged", out) == 0
-    history = (out / "history.csv").read_text().splitlines()
-    assert len(history) == 1 + 3  # one epoch per stage
-    assert main(["evaluate", "--model", str(out / "model.pt"), "--data", f"{synthetic_prefix}_test.csv",
-                 "--out", str(tmp_path / "ev")]) == 0  # fmt: skip
-
-
-@needs_data
-def test_train_writes_the_run_directory(trained):
-    for model, out in trained.items():
-        for name in ("model.pt", "metrics.json", "history.csv", "test_scores.csv", "roc_pr.png"):
-            assert (out / name).is_file(), (model, name)
-        metrics = json.loads((out / "metrics.json").read_text())
-        assert metrics["model"] == model and metrics["sizes"] == {"train": 400, "validation": 400, "test": 400}
-        assert "duplicates_in_train" in metrics and metrics["test"]["auroc"] is not None
-
-
-@needs_data
-@pytest.mark.parametrize("model", ["resvg", "kmer-logreg"])
-def test_evaluate_reproduces_the_test_metrics(trained, devset_prefix, tmp_path, model):
-    out = tmp_path / "ev"
-    assert main(["evaluate", "--model", str(trained[model]), "--data", f"{devset_prefix}_test.csv",
-                 "--out", str(out)]) == 0  # fmt: skip
-    got = json.loads((out / "metrics.json").read_text())["test"]
-    expected = json.loads((trained[model] / "metrics.json").read_text())["test"]
-    assert got["auroc"] == pytest.approx(expected["auroc"], abs=1e-9)
-    assert got["confusion"] == expected["confusion"]
+from .conftest import needs_data, random_fasta, read_tsv
 
 
 @needs_data
@@ -209,7 +34,6 @@ def test_kmer_model_predicts_contigs(trained, tmp_path):
     assert [r["n_windows"] for r in rows] == ["5", "1"] and [r["padded"] for r in rows] == ["0", "1"]
 
 
-# ------------------------------------------------------------------------------------------------- predict
 def predict_cli(model: Path, fasta: Path, out: Path, *extra: str) -> int:
     return main(["predict", "viral", "--model", str(model), "--input", str(fasta), "--output", str(out), "--quiet",
                  *extra])  # fmt: skip
@@ -314,16 +138,26 @@ def fake_model(monkeypatch) -> dict:
     """Makes ``predict_viral`` load a model of window FAKE_WINDOW scoring with :func:`fake_score`; counts windows."""
     scored = {"windows": 0}
 
-    def scorer(batch, **kwargs):
-        scored["windows"] += len(batch.codes)
-        return fake_score(batch.codes)
+    class FakePredictor(Predictor):
+        def proba(self, array: np.ndarray) -> np.ndarray:  # the model itself; strands and batching stay real
+            scored["windows"] += len(array)
+            return fake_score(array)
 
-    def load_model(path, task=None):
-        ckpt = {"preprocessing": {"seq_length": FAKE_WINDOW}, "threshold": 0.5, "model": {"kind": "kmer"}}
-        return ckpt, scorer
+    def load(path, *, task=None, device="auto", batch_size=256, precision="fp32"):
+        return FakePredictor("viral", "fake", {"kind": "fake"}, {"seq_length": FAKE_WINDOW}, threshold=0.5,
+                             batch_size=batch_size, precision=precision)  # fmt: skip
 
-    monkeypatch.setattr(pipeline, "load_model", load_model)
+    monkeypatch.setattr(predict_module.Predictor, "load", staticmethod(load))
     return scored
+
+
+def oracle_windows(codes: np.ndarray, window: int, stride: int) -> np.ndarray:
+    """A whole record's windows from :func:`window_starts` alone, independently of the streaming WindowCutter."""
+    if len(codes) < window:
+        padded = np.full((1, window), CODE_N, dtype=np.uint8)
+        padded[0, : len(codes)] = codes
+        return padded
+    return sliding_window_view(codes, window)[window_starts(len(codes), window, stride)]
 
 
 def whole_record_output(fasta: Path, *, per_window: bool = False, both_strands: bool = False,
@@ -336,7 +170,8 @@ def whole_record_output(fasta: Path, *, per_window: bool = False, both_strands: 
     for position, (seq_id, raw) in enumerate(read_fasta(fasta)):
         index = position if indices is None else indices[position]
         codes = encode(raw)
-        cut, n, padded = windows(codes, FAKE_WINDOW, FAKE_STRIDE)
+        cut = oracle_windows(codes, FAKE_WINDOW, FAKE_STRIDE)
+        n, padded = len(cut), len(codes) < FAKE_WINDOW
         p = fake_score(cut)
         if both_strands:
             p = (p + fake_score(reverse_complement(cut))) / 2
@@ -384,7 +219,7 @@ def test_skip_invalid_drops_a_record_found_bad_after_scoring_began(fake_model, t
     # a long record whose only illegal character comes after hundreds of its windows
     bad = [">late_x\n"] + ["ACGT" * 15 + "\n"] * 40 + ["ACGTX\n"] + ["GGCC" * 15 + "\n"] * 3
     (tmp_path / "in.fa").write_text("".join(lines[:2] + bad + lines[2:]))
-    monkeypatch.setattr(sequences, "_BLOCK", 256)  # the file is read in small blocks, so the X is found late
+    monkeypatch.setattr(readers, "_BLOCK", 256)  # the file is read in small blocks, so the X is found late
     monkeypatch.setattr(predict_module, "_PIECE_BASES", 100)
     monkeypatch.setattr(predict_module, "_SPOOL_BYTES", 200)  # per-window rows of the bad record spill to disk
     stats = predict_module.predict_viral("fake.pt", tmp_path / "in.fa", tmp_path / "out.tsv", stride=FAKE_STRIDE,
@@ -486,16 +321,71 @@ def test_bad_shard_and_wrong_task_model(toy_model, tmp_path, capsys):
     assert not (tmp_path / "o.tsv").exists()
 
 
-def test_fasta_with_label_file_trains_and_evaluates(tmp_path):
-    rows = synthetic_rows(240, 9)
-    with open(tmp_path / "s.fa", "w") as fasta, open(tmp_path / "s.tsv", "w") as labels:
-        labels.write("seq_id\tlabel\n")
-        for seq_id, seq, y in rows:
-            fasta.write(f">{seq_id}\n{seq[:100]}\n{seq[100:]}\n")
-            labels.write(f"{seq_id}\t{y}\n")
-    fa, tsv = str(tmp_path / "s.fa"), str(tmp_path / "s.tsv")
-    assert train_cli(Path(fa), "kmer-logreg", tmp_path / "m", "--labels", tsv, "--split", "random", "--kmer", "3") == 0
-    assert json.loads((tmp_path / "m" / "metrics.json").read_text())["sizes"]["test"] == 24
-    assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", fa, "--labels", tsv, "--out",
-                 str(tmp_path / "ev")]) == 0  # fmt: skip
-    assert train_cli(Path(fa), "kmer-logreg", tmp_path / "nolabels", "--split", "random") != 0
+# ------------------------------------------------------------------------------------------------- fully convolutional
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory) -> Path:
+    """A cpu-preset-shaped smoke ResVG with random weights, saved as a real checkpoint."""
+    return write_random_resvg(tmp_path_factory.mktemp("model") / "model.pt", "smoke")
+
+
+def test_edge_windows_and_short_records_keep_the_per_window_scores(random_model, tmp_path):
+    """The default path changes only inner windows: a record's first window, the windows near its end and short
+    records score exactly as with --exact-windows; inner windows differ (they see their neighbours)."""
+    records = random_fasta(tmp_path / "in.fa", [120, 300, 310, 326, 1200, 5000], seed=9)
+    for name, extra in (("fast", ()), ("exact", ("--exact-windows",))):
+        assert predict_cli(random_model, tmp_path / "in.fa", tmp_path / f"{name}.tsv", "--per-window", *extra) == 0
+    fast, exact = read_tsv(tmp_path / "fast.tsv"), read_tsv(tmp_path / "exact.tsv")
+    assert [(r["seq_id"], r["start"], r["end"]) for r in fast] == [(r["seq_id"], r["start"], r["end"]) for r in exact]
+    inner = [13 <= int(r["start"]) and int(r["start"]) + 313 <= len(records[r["seq_id"]]) for r in fast]
+    assert sum(inner) > 20
+    assert [f["score"] for f, i in zip(fast, inner) if not i] == [e["score"] for e, i in zip(exact, inner) if not i]
+    assert any(f["score"] != e["score"] for f, e, i in zip(fast, exact, inner) if i)  # measured in benchmarks/
+
+
+@pytest.mark.slow
+def test_fullconv_memory_stays_flat_within_one_long_record(random_model, tmp_path):
+    """A single-line record is scored by the default path with about the same traced memory at 2 and 8 Mbp (a few
+    MB: the reader's blocks and pieces, one batch of rows), not memory that grows with the record."""
+    peaks = {}
+    random_fasta(tmp_path / "small.fa", [5000])
+    predict_module.predict_viral(random_model, tmp_path / "small.fa", tmp_path / "out.tsv", progress=False)  # warm
+    block = np.frombuffer(b"ACGT", dtype=np.uint8)[np.random.default_rng(0).integers(0, 4, 1_000_000)].tobytes()
+    for size in (2_000_000, 8_000_000):
+        path = tmp_path / "chromosome.fa"
+        with open(path, "wb") as handle:
+            handle.write(b">chromosome\n" + block * (size // len(block)) + b"\n")
+        tracemalloc.start()
+        try:
+            stats = predict_module.predict_viral(random_model, path, tmp_path / "out.tsv", progress=False)
+            _, peaks[size] = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert stats["method"] == "fullconv" and stats["bases"] == size
+        assert stats["windows"] == count_windows(size, 300, 150)
+    # 4x the record, 6 MB more codes: the peak grows by less than two reader pieces (1 MiB each; the last piece of
+    # the short record is smaller than a full one)
+    assert peaks[8_000_000] < peaks[2_000_000] + 2 * readers.PIECE_BASES, peaks
+
+
+def test_bf16_where_unsupported_falls_back_to_fp32_with_a_warning(random_model, tmp_path, monkeypatch, capsys):
+    random_fasta(tmp_path / "in.fa", [900, 200], seed=6)
+    monkeypatch.setattr(predict_module, "bf16_native", lambda device: False)
+    stats = predict_module.predict_viral(random_model, tmp_path / "in.fa", tmp_path / "bf.tsv", precision="bf16",
+                                         progress=False)  # fmt: skip
+    assert stats["precision"] == "fp32" and "no native bf16" in stats["warnings"][0]
+    assert predict_cli(random_model, tmp_path / "in.fa", tmp_path / "cli.tsv", "--precision", "bf16") == 0
+    assert "warning: --precision bf16" in capsys.readouterr().err
+    assert (tmp_path / "cli.tsv").read_bytes() == (tmp_path / "bf.tsv").read_bytes()
+
+
+@pytest.mark.skipif(not bf16_native(torch.device("cpu")), reason="this CPU has no native bf16")
+@pytest.mark.parametrize("method", [(), ("--exact-windows",)], ids=["fullconv", "exact"])
+def test_bf16_scores_are_close_to_fp32(random_model, tmp_path, method):
+    random_fasta(tmp_path / "in.fa", [5000, 200, 800], seed=7)
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.tsv"
+        assert predict_cli(random_model, tmp_path / "in.fa", out, "--per-window", "--precision", precision,
+                           *method) == 0  # fmt: skip
+    fp32, bf16 = read_tsv(tmp_path / "fp32.tsv"), read_tsv(tmp_path / "bf16.tsv")
+    delta = np.array([float(a["score"]) - float(b["score"]) for a, b in zip(fp32, bf16)])
+    assert len(fp32) == len(bf16) and 0 < np.abs(delta).max() < 0.05

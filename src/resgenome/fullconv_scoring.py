@@ -1,14 +1,15 @@
-"""Fully convolutional window scoring for ``predict viral``: every base goes through ResVG's trunk once.
+"""The fully convolutional scoring path of ``predict viral``: every base goes through ResVG's trunk once.
 
-The windows of a record are those of :func:`resgenome.data.sequences.window_starts` (0, stride, ..., and one aligned
-to the end), scored in two ways:
+:class:`FullConvScoring` plugs into :class:`resgenome.predict.ViralPrediction` beside
+:class:`~resgenome.predict.PerWindowScoring`, with the same methods. The windows of a record are those of
+:func:`resgenome.data.encoding.window_starts` (0, stride, ..., and one aligned to the end), scored in two ways:
 
 * **inner windows**, whose trunk positions see only bases of the record (start ``s`` with ``s >= left`` and
   ``s + span + right <= length``; 13 and 297 + 16 for ResVG): their logits are means of the trunk's position logits
   over the record (:mod:`resgenome.models.fullconv`), computed once per base and summed with cumulative sums;
 * **edge windows** (the first window, the one aligned to the end, any other reaching within the receptive field of
   an end, and the single N-padded window of a record shorter than the model): scored on their own, by the same
-  function as ``--exact-windows``, so they keep today's scores exactly.
+  function as the per-window path (``--exact-windows``), so they keep its scores exactly.
 
 Streaming: a record arrives in pieces; the trunk positions that its newly confirmed inner windows need are queued as
 *segments* (record positions ``[a, b)`` with their ``left`` and ``right`` bases of context), and segments of
@@ -28,8 +29,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .data import sequences
-from .data.sequences import CODE_N
+from .data.encoding import CODE_N, one_hot, reverse_complement
 from .models.fullconv import WindowScanner, softmax_positive, window_logits
 
 #: Bases per row of a trunk batch and rows per batch: 4 x 8192 bases per call, about the per-window path's batch of
@@ -87,13 +87,13 @@ def count_windows(length: int, window: int, stride: int) -> int:
     return (length - window) // stride + 1 + ((length - window) % stride > 0)
 
 
-class FullConvWindows:
-    """Scores the windows of records streamed in pieces, in input order.
+class FullConvScoring:
+    """Scores the windows of records streamed in pieces, in input order (see the module docstring).
 
     Parameters
     ----------
     scanner : WindowScanner
-        The model's trunk (on its device, in its precision).
+        The model's trunk (on its device, in its precision), e.g. :meth:`resgenome.predictor.Predictor.scanner`.
     score_windows : callable
         ``(K, window) uint8 codes -> (K,) probabilities``: the per-window path, for edge windows (reverse complement
         averaging included when ``both_strands``).
@@ -103,11 +103,14 @@ class FullConvWindows:
     both_strands : bool
         Average each inner window's score with that of its reverse complement.
     on_scores : callable
-        ``on_scores(record, starts, scores)`` receives each record's windows in start order, in input order of the
-        records.
+        ``on_scores(record, starts, scores)`` receives each record's windows in start order, the records in input
+        order.
+    rows, row_bases : int
+        The trunk's batch: rows of bases into which segments are packed.
 
-    The calls per record are :meth:`add` for each piece, then :meth:`finish` (or :meth:`drop`); :meth:`ready`
-    yields the records whose windows have all been delivered, in input order; :meth:`flush` scores whatever waits.
+    The calls per record are :meth:`start`, :meth:`add` for each piece, then :meth:`finish` (or :meth:`drop`); every
+    method that can complete records returns an iterator over them, in input order, to be exhausted before the
+    next call. After :meth:`finish`'s iterator is exhausted, ``record.n_windows`` and ``record.padded`` are set.
     """
 
     def __init__(self, scanner: WindowScanner, score_windows: Callable[[np.ndarray], np.ndarray], *, stride: int,
@@ -127,14 +130,13 @@ class FullConvWindows:
         self.tracks: deque[_Track] = deque()
 
     # ------------------------------------------------------------------------------------------- reading
-    def _track(self, record) -> _Track:
-        if not self.tracks or self.tracks[-1].record is not record:
-            self.tracks.append(_Track(record))
-        return self.tracks[-1]
+    def start(self, record) -> None:
+        """A new record begins."""
+        self.tracks.append(_Track(record))
 
-    def add(self, record, codes: np.ndarray) -> None:
+    def add(self, record, codes: np.ndarray) -> Iterator:
         """The next bases of ``record`` (uint8 codes)."""
-        t = self._track(record)
+        t = self.tracks[-1]
         t.buf = np.concatenate([t.buf, codes]) if len(t.buf) else np.asarray(codes, dtype=np.uint8)
         t.n += len(codes)
         # grid windows whose bases are all read: near the start, edge windows for good; then inner ones as far as
@@ -151,12 +153,11 @@ class FullConvWindows:
             t.needed, t.next_grid = t.last_inner + self.span, t.last_inner + self.stride
         self._queue_positions(t)
         self._trim(t)
+        return self.ready()
 
-    def finish(self, record) -> int:
-        """After the last piece of ``record``: queue its last positions and end windows; returns its window count."""
-        t = self._track(record)
-        if t.n == 0:
-            raise ValueError("finish() of a record without bases")
+    def finish(self, record) -> Iterator:
+        """``record`` has no more bases: queue its last positions and its end windows."""
+        t = self.tracks[-1]
         self._queue_positions(t)
         # the grid windows not yet classified reach within the receptive field of the end; then the window aligned
         # to the end, unless the grid ends there, or a short record's one N-padded window
@@ -165,13 +166,25 @@ class FullConvWindows:
             ends.append(max(t.n - self.window, 0))
         if ends:
             self._edge(t, np.array(ends))
+        done = list(self.ready())  # records completed so far: not this one, which is not finished yet
         t.finished = True
-        return count_windows(t.n, self.window, self.stride)
+        record.n_windows, record.padded = count_windows(t.n, self.window, self.stride), t.n < self.window
+        return iter(done)
 
     def drop(self, record) -> None:
-        """Forget the latest record (found invalid): its queued work is scored but not delivered."""
+        """``record`` turned out invalid: its queued work is scored but not delivered."""
         if self.tracks and self.tracks[-1].record is record:
             self.tracks.pop().dropped = True
+
+    def ready(self) -> Iterator:
+        """The records, in input order, whose windows have all been delivered."""
+        while self.tracks and self.tracks[0].finished and self.tracks[0].outstanding == 0:
+            yield self.tracks.popleft().record
+
+    def flush(self) -> Iterator:
+        """Score what is queued (at the end of the input)."""
+        self._score()
+        return self.ready()
 
     def _trim(self, t: _Track) -> None:
         """Keep only the bases that queued-to-be work can still need."""
@@ -187,7 +200,7 @@ class FullConvWindows:
     def _edge(self, t: _Track, starts: np.ndarray) -> None:
         for start in starts.tolist():
             if self.n_edges == len(self.edges):
-                self.flush()
+                self._score()
             cut = t.codes(start, start + self.window)
             self.edges[self.n_edges, : len(cut)] = cut
             self.edges[self.n_edges, len(cut) :] = CODE_N  # only a record shorter than the window
@@ -203,7 +216,7 @@ class FullConvWindows:
             if self.fill and room < min(t.needed - t.queued, _MIN_PART):  # an empty row takes any part
                 self.row, self.fill = self.row + 1, 0
                 if self.row == len(self.rows):
-                    self.flush()
+                    self._score()
                 continue
             a = t.queued
             b = min(t.needed, a + room)
@@ -214,7 +227,7 @@ class FullConvWindows:
             self.fill += b - a + self.context
 
     # ------------------------------------------------------------------------------------------- scoring
-    def flush(self) -> None:
+    def _score(self) -> None:
         """Score everything queued and deliver it, in queue order."""
         if not self.jobs:
             return
@@ -224,10 +237,9 @@ class FullConvWindows:
         logits = strand_logits = None
         if used:
             rows = self.rows[:used]
-            logits = self.scanner.position_logits(sequences.one_hot(rows)).numpy()
+            logits = self.scanner.position_logits(one_hot(rows)).numpy()
             if self.both_strands:
-                strand_logits = self.scanner.position_logits(sequences.one_hot(sequences.reverse_complement(rows)))
-                strand_logits = strand_logits.numpy()
+                strand_logits = self.scanner.position_logits(one_hot(reverse_complement(rows))).numpy()
         edge_scores = self.score_windows(self.edges[: self.n_edges]) if self.n_edges else None
         jobs, self.jobs = self.jobs, []
         self.row, self.fill, self.n_edges = 0, 0, 0
@@ -264,8 +276,3 @@ class FullConvWindows:
         cut = min(t.next_inner, b) - t.origin  # sums before the next window to score are no longer needed
         t.csum = [c[cut:] for c in t.csum]
         t.origin += cut
-
-    def ready(self) -> Iterator:
-        """The records, in input order, whose windows have all been delivered."""
-        while self.tracks and self.tracks[0].finished and self.tracks[0].outstanding == 0:
-            yield self.tracks.popleft().record
