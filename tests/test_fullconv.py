@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from resgenome.data.encoding import CODE_N, one_hot
-from resgenome.models.fullconv import WindowScanner, receptive_field, softmax_positive, window_logits
+from resgenome.models import build_model
+from resgenome.models.fullconv import (WindowScanner, fully_convolutional, receptive_field, softmax_positive,
+                                       window_logits)
 from resgenome.models.resvg import ResVG
 
 from .conftest import random_codes, random_resvg
@@ -96,3 +98,11 @@ def test_cumulative_sums_give_the_direct_window_means():
     np.testing.assert_allclose(window_logits(csum, starts, 297, bias), direct, rtol=0, atol=1e-9)
     logits = rng.normal(0, 20, (100, 2))
     np.testing.assert_allclose(softmax_positive(logits), torch.softmax(torch.from_numpy(logits), 1)[:, 1].numpy())
+
+
+def test_only_resvg_is_scanned():
+    """ViraMiner's global max-pool and dense layers are not a mean of a feature map: it keeps the per-window path."""
+    viraminer = build_model("viraminer", {"seq_length": WINDOW, "pattern_filters": 4, "frequency_filters": 4, "hidden": 4})
+    assert fully_convolutional(random_resvg()) and not fully_convolutional(viraminer)
+    with pytest.raises(TypeError, match="ResVG"):
+        WindowScanner(viraminer, WINDOW)
