@@ -342,6 +342,27 @@ def test_edge_windows_and_short_records_keep_the_per_window_scores(random_model,
     assert any(f["score"] != e["score"] for f, e, i in zip(fast, exact, inner) if i)  # measured in benchmarks/
 
 
+@pytest.mark.parametrize("per_window", [False, True])
+def test_fullconv_skips_a_record_found_bad_after_scoring_began(random_model, tmp_path, monkeypatch, per_window):
+    """A record whose illegal character comes after many of its trunk positions were scored leaves no trace, and
+    the other records score as in a file without it (segments of both shared rows of a batch)."""
+    random_fasta(tmp_path / "good.fa", [400, 3000, 700], seed=4)
+    lines = (tmp_path / "good.fa").read_text().splitlines(keepends=True)
+    second = [k for k, line in enumerate(lines) if line.startswith(">")][1]
+    bad = [">late_x\n"] + ["ACGT" * 15 + "\n"] * 40 + ["ACGTX\n"] + ["GGCC" * 15 + "\n"] * 3
+    (tmp_path / "in.fa").write_text("".join(lines[:second] + bad + lines[second:]))
+    monkeypatch.setattr(readers, "_BLOCK", 256)  # the file is read in small blocks, so the X is found late
+    monkeypatch.setattr(predict_module, "_PIECE_BASES", 100)
+    monkeypatch.setattr(predict_module, "_SPOOL_BYTES", 200)
+    kw = {"per_window": per_window, "skip_invalid": True, "progress": False}
+    stats = predict_module.predict_viral(random_model, tmp_path / "in.fa", tmp_path / "out.tsv", **kw)
+    predict_module.predict_viral(random_model, tmp_path / "good.fa", tmp_path / "good.tsv", **kw)
+    assert stats["method"] == "fullconv" and stats["skipped"] == 1
+    assert "late_x" not in (tmp_path / "out.tsv").read_text()
+    drop_record = [{k: v for k, v in row.items() if k != "record"} for row in read_tsv(tmp_path / "out.tsv")]
+    assert drop_record == [{k: v for k, v in row.items() if k != "record"} for row in read_tsv(tmp_path / "good.tsv")]
+
+
 @pytest.mark.slow
 def test_fullconv_memory_stays_flat_within_one_long_record(random_model, tmp_path):
     """A single-line record is scored by the default path with about the same traced memory at 2 and 8 Mbp (a few
