@@ -356,8 +356,9 @@ def test_fullconv_skips_a_record_found_bad_after_scoring_began(random_model, tmp
     monkeypatch.setattr(predict_module, "_SPOOL_BYTES", 200)
     kw = {"per_window": per_window, "skip_invalid": True, "progress": False}
     stats = predict_module.predict_viral(random_model, tmp_path / "in.fa", tmp_path / "out.tsv", **kw)
-    predict_module.predict_viral(random_model, tmp_path / "good.fa", tmp_path / "good.tsv", **kw)
+    good = predict_module.predict_viral(random_model, tmp_path / "good.fa", tmp_path / "good.tsv", **kw)
     assert stats["method"] == "fullconv" and stats["skipped"] == 1
+    assert (stats["records"], stats["windows"], stats["viral"]) == (good["records"], good["windows"], good["viral"])
     assert "late_x" not in (tmp_path / "out.tsv").read_text()
     drop_record = [{k: v for k, v in row.items() if k != "record"} for row in read_tsv(tmp_path / "out.tsv")]
     assert drop_record == [{k: v for k, v in row.items() if k != "record"} for row in read_tsv(tmp_path / "good.tsv")]
