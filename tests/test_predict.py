@@ -239,13 +239,15 @@ def test_skip_invalid_drops_a_record_found_bad_after_scoring_began(fake_model, t
 def test_skip_invalid_lists_records_without_sequence(fake_model, tmp_path, capsys):
     (tmp_path / "in.fa").write_text(">a\n" + "ACGT" * 10 + "\n>empty\n>b\nTTTTTTTTTTTT\n>last_empty\n")
     stride = ("--stride", str(FAKE_STRIDE))
-    assert predict_cli(Path("fake.pt"), tmp_path / "in.fa", tmp_path / "out.tsv", *stride, "--skip-invalid") == 0
+    fake = tmp_path / "fake.pt"
+    fake.touch()  # the CLI resolves --model (path or packaged name) before the patched loader is called
+    assert predict_cli(fake, tmp_path / "in.fa", tmp_path / "out.tsv", *stride, "--skip-invalid") == 0
     assert [(r["seq_id"], r["record"]) for r in read_tsv(tmp_path / "out.tsv")] == [("a", "0"), ("b", "2")]
     skipped = read_tsv(tmp_path / "out.tsv.skipped.tsv")
     assert [(r["seq_id"], r["record"]) for r in skipped] == [("empty", "1"), ("last_empty", "3")]
     assert all("has no sequence" in r["reason"] for r in skipped)
     assert "skipped 2 invalid records" in capsys.readouterr().err
-    assert predict_cli(Path("fake.pt"), tmp_path / "in.fa", tmp_path / "strict.tsv", *stride) != 0
+    assert predict_cli(fake, tmp_path / "in.fa", tmp_path / "strict.tsv", *stride) != 0
     assert "'empty' (line 3) has no sequence" in capsys.readouterr().err
     assert not (tmp_path / "strict.tsv").exists()
 

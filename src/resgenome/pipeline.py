@@ -21,7 +21,7 @@ import torch
 
 from .data.splits import Split
 from .errors import ResgenomeError
-from .io import atomic_open, check_writable_dir
+from .io import atomic_open, check_paths, check_writable_dir, open_output, refuse_overwriting_inputs
 from .metrics import best_f1_threshold, evaluate_scores
 from .models import build_model, classical, model_spec
 from .parallel import distributed
@@ -63,19 +63,28 @@ def train_model(
 ) -> dict:
     """Train one model and evaluate it on the held-out test rows; write DIR/model.pt, metrics.json, history.csv,
     test_scores.csv and figures when ``out`` is given. Returns the metrics dictionary (as in metrics.json), with
-    the test labels and scores under ``_test_scores`` (not written to metrics.json).
+    the test labels and scores under ``_test_scores`` and the trained :class:`~resgenome.predictor.Predictor`
+    under ``_predictor`` (neither written to metrics.json).
 
     The trainer runs with ``opts.train`` and the task's selection metric; ``opts`` itself is left as given.
     """
     task = get_task(task_name)
     rank, _ = distributed()
+    # the options first, before any data is read or folder made
+    _check_model(task, opts.model)
+    split_name = opts.split or task.default_split
+    if split is None and split_name not in task.splits:
+        raise ResgenomeError(f"--split {split_name}: not a split of the {task.name} task ({', '.join(task.splits)})")
+    if out is not None and isinstance(data, (str, os.PathLike)):
+        refuse_overwriting_inputs({"--data": _input_files(data)}, {"--out": [Path(out) / f for f in RUN_FILES]})
     dataset = task.load(data) if isinstance(data, (str, os.PathLike)) else data
     if split is None:
-        split = task.make_split(dataset, opts.split or task.default_split, opts.seed, holdout=opts.holdout)
+        split = task.make_split(dataset, split_name, opts.seed, holdout=opts.holdout)
+    _check_classes(task, getattr(dataset, "source", data), task.labels(dataset), split)
+    task.check_training_rows(dataset, split.train)
     if out is not None and rank == 0:
         out = check_writable_dir(out)
     split_checks = _describe_split(task, dataset, split, log)
-    _check_model(task, opts.model)
     parts = {part: dataset.subset(getattr(split, part)) for part in PARTS}
     prep = task.fit_preprocessing(dataset, split.train,
                                   {"normalize": opts.normalize, "model": opts.model, "kmer": opts.kmer})  # fmt: skip
@@ -101,17 +110,19 @@ def train_model(
     }  # fmt: skip
     if split.optimistic:
         metrics["warning"] = "test set was also used for validation (the paper's protocol): optimistic"
+    predictor.threshold = threshold
+    predictor.metadata = {"split": split.name, "seed": opts.seed, "preset": opts.preset,
+                          "normalize": opts.normalize, "train_config": cfg.to_dict(), "sizes": split.sizes(),
+                          "data": str(getattr(dataset, "source", data))}  # fmt: skip
     if out is not None and rank == 0:
-        predictor.threshold = threshold
-        predictor.metadata = {"split": split.name, "seed": opts.seed, "preset": opts.preset,
-                              "normalize": opts.normalize, "train_config": cfg.to_dict(), "sizes": split.sizes(),
-                              "data": str(getattr(dataset, "source", data))}  # fmt: skip
         _write_run(Path(out), predictor, metrics, history, y_test, test_scores, figures)
     if log:
         t = metrics["test"]
         log(f"{opts.model} test: AUROC {_f(t['auroc'])} AUPRC {_f(t['auprc'])} F1 {t['f1']:.4f} "
             f"(threshold {threshold:.3f}); {seconds:.1f} s")  # fmt: skip
-    return {**metrics, "_test_scores": (y_test, test_scores), "_history": history, "_seconds": seconds}
+    # the trained model, at its threshold, goes back too: resgenome.train returns it
+    return {**metrics, "_test_scores": (y_test, test_scores), "_predictor": predictor, "_history": history,
+            "_seconds": seconds}
 
 
 def _describe_split(task: Task, dataset, split: Split, log) -> dict:
@@ -174,33 +185,77 @@ def _f(x):
     return "n/a" if x is None else f"{x:.4f}"
 
 
-def evaluate_model(model_path, data, out, *, labels=None) -> dict:
+#: What a training run writes into its folder (figures besides), and what ``evaluate`` writes into its own.
+RUN_FILES = ("model.pt", "metrics.json", "history.csv", "test_scores.csv", "train_state.pt", "roc_pr.png",
+             "training_curves.png", "confusion.png")  # fmt: skip
+EVALUATE_FILES = ("metrics.json", "test_scores.csv", "curves.png")
+
+
+def _input_files(data) -> list:
+    """The files behind a ``--data`` argument that exist as given (for the same-file check; nothing is read)."""
+    if str(data) == "-" or Path(data).is_file():
+        return [data]
+    return [p for p in (Path(f"{data}_{part}.csv") for part in PARTS) if p.is_file()]
+
+
+def _check_classes(task: Task, source, y: np.ndarray, split: Split) -> None:
+    """Training needs both classes; so does validation, where the threshold and the early-stopping epoch are chosen."""
+    names = {0: task.negative, 1: task.positive}
+    for part, index, why in (("training", split.train, "a classifier needs examples of both"),
+                             ("validation", split.validation, "the threshold and the early-stopping epoch are chosen"
+                              " there and need both")):  # fmt: skip
+        present = np.unique(np.asarray(y)[index])
+        if len(present) < 2:
+            held = f"only one class ({names[int(present[0])]})" if len(present) else "no rows"
+            raise ResgenomeError(f"{source}: the {part} rows hold {held}; {why} (check the data or the split)")
+
+
+def evaluate_model(model, data, out, *, labels=None) -> dict:
     """Score a labelled data set with a saved model at its saved threshold; write metrics.json under ``test``.
 
-    ``labels``: for the viral task, a ``seq_id<TAB>label`` file when ``data`` is FASTA.
+    ``model``: DIR/model.pt or a loaded :class:`~resgenome.predictor.Predictor`. ``out``: the folder for
+    metrics.json, test_scores.csv and curves.png, or None to write nothing. ``labels``: for the viral task, a
+    ``seq_id<TAB>label`` file when ``data`` is FASTA.
     """
-    predictor = Predictor.load(model_path)
+    predictor = model if isinstance(model, Predictor) else Predictor.load(model)
     task = get_task(predictor.task)
     options = task.load_options(predictor.preprocessing)
     if labels is not None:
         if predictor.task != "viral":
             raise ResgenomeError("--labels is for FASTA data of the viral task")
         options["labels"] = labels
+    model_path = None if isinstance(model, Predictor) else model
+    refuse_overwriting_inputs({"--model": model_path, "--data": _input_files(data), "--labels": labels},
+                              {"--out": [] if out is None else [Path(out) / f for f in EVALUATE_FILES]})  # fmt: skip
     dataset = task.load(data, **options)
-    out = check_writable_dir(out)
+    out = None if out is None else check_writable_dir(out)
     scores = predictor.score_dataset(dataset)
     y = task.labels(dataset)
     metrics = {"task": task.name, "model": predictor.model_name, "data": str(data),
                "threshold": predictor.threshold, "test": evaluate_scores(y, scores, predictor.threshold)}  # fmt: skip
+    if out is None:
+        return metrics
     write_json(out / "metrics.json", metrics)
     write_scores(out / "test_scores.csv", y, scores)
     plots.save(plots.curves_figure({predictor.model_name: (y, scores)}), out / "curves.png")
     return metrics
 
 
-def predict_table(model_path, input_path, output) -> int:
-    """``predict superenhancer``: score a table (Class optional), write chrom, start, end, score, label."""
-    predictor = Predictor.load(model_path, task="superenhancer")
+def predict_table(model, input_path, output) -> int:
+    """``predict superenhancer``: score a table (Class optional), write chrom, start, end, score, label.
+
+    ``model``: DIR/model.pt or a loaded super-enhancer :class:`~resgenome.predictor.Predictor`. Returns the rows
+    written. ``input_path`` and ``output`` may be ``-`` (standard input / output); see :mod:`resgenome.io`.
+    """
+    check_paths({"--model": None if isinstance(model, Predictor) else model, "--input": input_path},
+                {"--output": output})
+    if isinstance(model, Predictor):
+        if model.task != "superenhancer":
+            raise ResgenomeError(f"{model.source}: this is a {model.task} model; scoring a table needs a "
+                                 "superenhancer model")  # fmt: skip
+        predictor = model
+    else:
+        predictor = Predictor.load(model, task="superenhancer")
     task = get_task("superenhancer")
     table = task.load(input_path, require_labels=False, **task.load_options(predictor.preprocessing))
     scores = predictor.score_dataset(table)
@@ -245,7 +300,7 @@ def write_scores(path, y, scores) -> None:
 
 def write_tsv(path, header, rows) -> int:
     n = 0
-    with atomic_open(path, "w", newline="") as handle:
+    with open_output(path, "w", newline="") as handle:
         handle.write("\t".join(header) + "\n")
         for row in rows:
             handle.write("\t".join(str(v) for v in row) + "\n")

@@ -9,7 +9,8 @@ window's worth of bases carried from one piece to the next, and a row is written
 With ``skip_invalid`` the per-window rows of the record being read wait in a temporary file that spills to disk,
 since an illegal character late in the record must drop them all. Every row carries the record's index in the input
 (``record``), so the parts written with ``shard=(i, n)`` merge back into the unsharded output
-(:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is read whole.
+(:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is read whole. The input is read once, front to back
+(``-`` = standard input, any compression :mod:`resgenome.io` reads).
 
 One run is a :class:`ViralPrediction`: it reads pieces, hands each record's bases to a scoring path and writes the
 rows of the records the path reports complete. Two paths: for a ResVG by default,
@@ -17,13 +18,20 @@ rows of the records the path reports complete. Two paths: for a ResVG by default
 windows away from its ends from there (the stride then costs nothing; windows near the ends keep their own score);
 with ``exact_windows``, and for every other model, :class:`PerWindowScoring` scores every window by itself through
 the :class:`~resgenome.predictor.Predictor`.
+
+A shard part starts with a shard line — ``#resgenome-shard``, ``i/n``, the input's size and sha256 (of its content,
+decompressed, hashed as it is read), the model file's sha256 and the settings that change the rows — and
+:func:`merge_predictions` refuses a set of parts that is not exactly shards 0 to n-1 of one input, model and settings.
 """
 
 from __future__ import annotations
 
+import hashlib
+import copy
 import heapq
 import os
 import shutil
+import stat
 import tempfile
 from collections import deque
 from contextlib import ExitStack
@@ -35,11 +43,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data import readers
-from .data.encoding import WindowCutter
+from .data.encoding import CODE_N, WindowCutter
 from .data.readers import RecordPiece
-from .errors import ResgenomeError
+from .errors import InputError, ResgenomeError
 from .fullconv_scoring import FullConvScoring
-from .io import atomic_open
+from .io import Input, check_paths, is_stdio, open_input, open_output
 from .machine import bf16_native
 from .models.fullconv import PRECISIONS
 from .predictor import Predictor, pick_device
@@ -51,6 +59,9 @@ SKIPPED_COLUMNS = ["seq_id", "reason", "record"]
 _WINDOWS_PER_CHUNK = 4096  # windows handed to the batcher at a time (views of the piece: no copy is made)
 _PIECE_BASES = readers.PIECE_BASES  # bases read from a FASTA record at a time; tests make it tiny
 _SPOOL_BYTES = 1 << 20  # per-window rows of an unfinished record kept in memory before spilling to disk
+SHARD_TAG = "#resgenome-shard"
+_INPUT_EXPECTED = "a FASTA file (plain, gzip, bzip2 or xz) or a ViraMiner CSV"
+_PART_EXPECTED = "a part written by `resgenome predict viral --shard I/N`"
 
 
 @dataclass
@@ -65,6 +76,7 @@ class _Record:
     scored: int = 0
     best: float = -np.inf
     total: float = 0.0
+    informative: bool = False  # has at least one A, C, G or T
 
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     """``"i/n"`` (0 <= i < n) or ``(i, n)`` -> ``(i, n)``; None stays None."""
@@ -82,7 +94,7 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
-def _pieces(path: Path, select: Callable[[int], bool], skip_invalid: bool,
+def _pieces(path: Input, select: Callable[[int], bool], skip_invalid: bool,
             on_read: Callable[[int], None] | None = None) -> Iterator[RecordPiece]:  # fmt: skip
     """The records ``select`` accepts, as pieces in input order (see :func:`~resgenome.data.readers.iter_fasta_pieces`).
 
@@ -209,10 +221,12 @@ class PerWindowScoring:
 class ViralPrediction:
     """One ``predict viral`` run: pieces in, rows out (see the module docstring and :func:`predict_viral`)."""
 
-    def __init__(self, predictor: Predictor, input_path: Path, output: Path, *, stride: int, per_window: bool,
-                 both_strands: bool, shard: tuple[int, int] | None, skip_invalid: bool, progress: bool,
-                 exact_windows: bool = False):  # fmt: skip
+    def __init__(self, predictor: Predictor, input_path: str | os.PathLike, output: Path, *, stride: int,
+                 per_window: bool, both_strands: bool, shard: tuple[int, int] | None, skip_invalid: bool,
+                 progress: bool, shard_line: "_ShardLine | None" = None, exact_windows: bool = False):  # fmt: skip
         self.predictor, self.path, self.output = predictor, input_path, output
+        self.name = str(input_path)  # the input's name in messages, once it is open
+        self.shard_line = shard_line
         self.window = predictor.window
         self.per_window, self.both_strands, self.skip_invalid = per_window, both_strands, skip_invalid
         self.shard, self.progress = shard, progress
@@ -237,25 +251,35 @@ class ViralPrediction:
         """Read, score and write everything; returns the counts (records, windows, skipped, viral, bases)."""
         mine = (lambda k: k % self.shard[1] == self.shard[0]) if self.shard else (lambda k: True)
         with ExitStack() as stack:
+            source = stack.enter_context(open_input(self.path, _INPUT_EXPECTED, digest=self.shard is not None))
+            self.name = source.name
             self._open_outputs(stack)
-            bar = stack.enter_context(_Progress(self.progress, self.path))
+            bar = stack.enter_context(_Progress(self.progress, source.size()))
             record: _Record | None = None
-            for piece in _pieces(self.path, mine, self.skip_invalid, bar.read):
+            for piece in _pieces(source, mine, self.skip_invalid, bar.read):
                 if record is None or piece.index != record.index:
                     record = _Record(piece.index, piece.record)
                     self.scoring.start(record)
                 bar.bases(len(piece.codes))
                 self.add_piece(record, piece)
             self.write_records(self.scoring.flush())
+            if self.shard_line:  # the input has been read to its end: its size and digest complete the shard line
+                for handle in filter(None, (self.out, self.skipped)):
+                    self.shard_line.complete(handle, *source.digest())
         return self.stats
 
     def _open_outputs(self, stack: ExitStack) -> None:
-        """The output (and with ``skip_invalid`` the skipped-records file and the spool), written atomically."""
-        self.out = stack.enter_context(atomic_open(self.output, "w", newline=""))
+        """The output (and with ``skip_invalid`` the skipped-records file and the spool), each through
+        :func:`~resgenome.io.open_output` (a file atomically); a shard part starts with its shard line."""
+        self.out = stack.enter_context(open_output(self.output, "w", newline=""))
+        if self.shard_line:
+            self.out.write(self.shard_line.placeholder())
         self.out.write("\t".join(WINDOW_COLUMNS if self.per_window else CONTIG_COLUMNS) + "\n")
         if self.skip_invalid:
             skipped_path = self.output.with_name(self.output.name + ".skipped.tsv")
-            self.skipped = stack.enter_context(atomic_open(skipped_path, "w", newline=""))
+            self.skipped = stack.enter_context(open_output(skipped_path, "w", newline=""))
+            if self.shard_line:
+                self.skipped.write(self.shard_line.placeholder())
             self.skipped.write("\t".join(SKIPPED_COLUMNS) + "\n")
         if self.per_window and self.skip_invalid:
             self.spool = stack.enter_context(tempfile.SpooledTemporaryFile(_SPOOL_BYTES, "w+", newline=""))
@@ -266,6 +290,14 @@ class ViralPrediction:
             self.skip(record, piece.error)
             return
         record.length += len(piece.codes)  # before its windows are scored: a padded window's end needs it
+        record.informative = record.informative or bool((piece.codes < CODE_N).any())
+        if piece.last and not record.informative:  # a score of N padding alone would read like a call
+            error = InputError(f"{self.name}: record {record.seq_id!r} (record {record.index + 1}) has no A, C, G or"
+                               " T, only N: there is nothing to score")  # fmt: skip
+            if not self.skip_invalid:
+                raise error
+            self.skip(record, error)
+            return
         self.write_records(self.scoring.add(record, piece.codes))
         if not piece.last:
             return
@@ -281,7 +313,7 @@ class ViralPrediction:
         if self.spool is not None:
             _drain(self.spool, None)
         self.stats["skipped"] += 1
-        reason = str(error).removeprefix(f"{self.path}: ").replace("\t", " ")
+        reason = str(error).removeprefix(f"{self.name}: ").replace("\t", " ")
         self.skipped.write(f"{record.seq_id}\t{reason}\t{record.index}\n")
 
     def write_windows(self, record: _Record, starts: np.ndarray, scores: np.ndarray) -> None:
@@ -309,7 +341,7 @@ class ViralPrediction:
 
 
 def predict_viral(
-    model_path: str | os.PathLike,
+    model: str | os.PathLike | Predictor,
     input_path: str | os.PathLike,
     output: str | os.PathLike,
     *,
@@ -328,17 +360,20 @@ def predict_viral(
 
     Parameters
     ----------
-    model_path : DIR/model.pt of a viral model (neural or k-mer).
+    model : DIR/model.pt of a viral model (neural or k-mer), or a loaded viral :class:`~resgenome.predictor.Predictor`
+        (used as it is, at ``batch_size``; ``device`` then does not apply).
     input_path : sequences of any length; longer than the model's window -> windows every ``stride`` bases (the
         last aligned to the end); shorter -> padded with N and flagged ``padded``.
     output : TSV with columns :data:`CONTIG_COLUMNS` (``score`` = max over windows, ``score_mean`` = mean, ``label``
         viral / non-viral at the model's saved threshold on ``score``), or with ``per_window`` one row per window
-        (:data:`WINDOW_COLUMNS`; start 0-based, end exclusive). Written atomically: nothing on error.
+        (:data:`WINDOW_COLUMNS`; start 0-based, end exclusive). ``-`` is standard output. A file is written
+        atomically (nothing on error); see :func:`resgenome.io.open_output` for streams and links.
     both_strands : score each window and its reverse complement and average the two.
     batch_size : windows per forward pass (scores depend on it in the last bits, as batching does everywhere).
     shard : ``"i/n"``: score only records k with ``k % n == i``; :func:`merge_predictions` joins the parts.
-    skip_invalid : skip records with an illegal character or without sequence, list them in ``OUTPUT.skipped.tsv``
-        (seq_id, reason, record); without it the first such record is an error naming the file, line and record.
+    skip_invalid : skip records with an illegal character, without sequence or without a single A, C, G or T (only
+        N: nothing to score), list them in ``OUTPUT.skipped.tsv`` (seq_id, reason, record); without it the first such
+        record is an error naming the file, line and record.
     device : ``cpu``, ``cuda`` or None (CUDA when present).
     exact_windows : score every window on its own, zero-padded at its edges, as the model was trained. Otherwise a
         ResVG runs its trunk once per base and scores the windows away from a record's ends from it (faster, and
@@ -350,23 +385,104 @@ def predict_viral(
     dict with records, windows, skipped, viral, bases, output, method (``fullconv`` or ``exact``), precision and
     warnings (lines for the user).
     """
+    skipped_path = None if is_stdio(output) else Path(output).with_name(Path(output).name + ".skipped.tsv")
+    if skip_invalid and skipped_path is None:
+        raise ResgenomeError("--skip-invalid writes OUTPUT.skipped.tsv beside the output: give --output a file name")
+    model_file = None if isinstance(model, Predictor) else _model_file(model)
+    check_paths({"--model": model_file, "--input": input_path},
+                {"--output": output, "--output (skipped list)": skipped_path if skip_invalid else None})  # fmt: skip
     tune_allocator()
     if batch_size < 1:
         raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
     if precision not in PRECISIONS:
         raise ResgenomeError(f"--precision {precision}: choose {' or '.join(PRECISIONS)}")
-    target, warnings = pick_device(device or "auto"), []
+    target, warnings = model.device if isinstance(model, Predictor) else pick_device(device or "auto"), []
     if precision == "bf16" and not bf16_native(target):
         warnings.append(f"--precision bf16: this {target.type} has no native bf16 (AVX512-BF16 or AMX); scored in fp32")
         precision = "fp32"
-    predictor = Predictor.load(model_path, task="viral", device=target, batch_size=batch_size, precision=precision)
+    if isinstance(model, Predictor):
+        predictor = _viral_at(model, batch_size, precision)
+    else:
+        predictor = Predictor.load(model, task="viral", device=target, batch_size=batch_size, precision=precision)
     if not 1 <= stride <= predictor.window:
         raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
-    run = ViralPrediction(predictor, Path(input_path), Path(output), stride=stride, per_window=per_window,
-                          both_strands=both_strands, shard=parse_shard(shard), skip_invalid=skip_invalid,
-                          progress=progress, exact_windows=exact_windows)  # fmt: skip
+    shard = parse_shard(shard)
+    shard_line = None
+    if shard is not None:
+        if model_file is None:  # a part records the sha256 of its model's file, which a Predictor in memory lacks
+            raise ResgenomeError("shard: give the model as a file, whose sha256 the part records")
+        if is_stdio(output) or _is_stream(output):
+            raise ResgenomeError("--shard writes a part for merge-predictions, whose first line is completed once the"
+                                 " input is read: give --output a file name")  # fmt: skip
+        settings = (f"window={predictor.window},stride={stride},per_window={int(per_window)},"
+                    f"both_strands={int(both_strands)},skip_invalid={int(skip_invalid)},"
+                    f"exact_windows={int(exact_windows)},precision={precision}")  # fmt: skip
+        shard_line = _ShardLine(shard, _sha256(model_file), settings)
+    run = ViralPrediction(predictor, input_path, Path(output), stride=stride, per_window=per_window,
+                          both_strands=both_strands, shard=shard, skip_invalid=skip_invalid, progress=progress,
+                          shard_line=shard_line, exact_windows=exact_windows)  # fmt: skip
     run.stats["warnings"] += warnings
     return run.run()
+
+
+def _model_file(model_path: str | os.PathLike) -> Path:
+    """DIR/model.pt for a run folder given as the model, else the path itself."""
+    path = Path(model_path)
+    return path / "model.pt" if path.is_dir() else path
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _is_stream(path: str | os.PathLike) -> bool:
+    """True for an output written in place (FIFO, device, /dev/stdout): it cannot be completed afterwards."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
+
+
+@dataclass
+class _ShardLine:
+    """The first line of a shard part: which shard, of which input, model and settings.
+
+    The input is known only once it has been read (it may be a stream), so the line is written first with a
+    placeholder of the same length and completed in place at the end (the part is a regular file, not yet renamed).
+    """
+
+    shard: tuple[int, int]
+    model_sha256: str
+    settings: str
+
+    def text(self, size: int, sha256: str) -> str:
+        i, n = self.shard
+        return (f"{SHARD_TAG}\t{i}/{n}\tinput={size:020d}:{sha256}\tmodel={self.model_sha256}\t"
+                f"{self.settings}\n")  # fmt: skip
+
+    def placeholder(self) -> str:
+        return self.text(0, "0" * 64)
+
+    def complete(self, handle, size: int, sha256: str) -> None:
+        handle.flush()
+        os.pwrite(handle.fileno(), self.text(size, sha256).encode("ascii"), 0)
+
+
+def _viral_at(predictor: Predictor, batch_size: int, precision: str) -> Predictor:
+    """The loaded ``predictor`` scoring ``batch_size`` windows per pass in ``precision`` (a shallow copy sharing its
+    model when either differs: scores depend in the last bits on batching, so a run scores as ``predict viral``
+    would)."""
+    if predictor.task != "viral":
+        raise ResgenomeError(
+            f"{predictor.source}: this is a {predictor.task} model; predicting contigs needs a viral model"
+        )
+    if (predictor.batch_size, predictor.precision) == (batch_size, precision):
+        return predictor
+    resized = copy.copy(predictor)
+    resized.batch_size, resized.precision = batch_size, precision
+    return resized
 
 
 def _drain(spool, out) -> None:
@@ -379,13 +495,13 @@ def _drain(spool, out) -> None:
 
 
 class _Progress:
-    """A progress bar over the bytes of the input file, so that its ETA holds for plain and gzip input alike, with the
-    bases read and bases per second beside it. Drawn only on a terminal (logs and tests stay clean)."""
+    """A progress bar over the bytes of the input, so that its ETA holds for plain and compressed input alike, with the
+    bases read and bases per second beside it. Without a known size (a pipe) it counts bytes without an ETA. Drawn
+    only on a terminal (logs and tests stay clean)."""
 
-    def __init__(self, enabled: bool, path: Path):
+    def __init__(self, enabled: bool, total: int | None):
         self.bar, self.n_bases = None, 0
         if enabled:
-            total = path.stat().st_size if path.is_file() else None
             self.bar = tqdm(desc="scoring", total=total, unit="B", unit_scale=True, disable=None, dynamic_ncols=True,
                             leave=False)  # fmt: skip
 
@@ -409,44 +525,126 @@ class _Progress:
 
 
 # ------------------------------------------------------------------------------------------------- merging
-def _read_part(path: Path) -> tuple[list[str], Iterator[tuple[int, str]]]:
+@dataclass
+class _Part:
+    """An open shard part: its shard line's fields, its column names and its rows ``(record, line)``."""
+
+    source: Input
+    name: str
+    shard: tuple[int, int]
+    input: str
+    model: str
+    settings: str
+    header: list[str]
+    rows: Iterator[tuple[int, str]]
+
+
+def _read_part(path: str | os.PathLike) -> _Part:
+    source = open_input(path, _PART_EXPECTED)
+    name = source.name
+    handle = source.text()
     try:
-        handle = open(path, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ResgenomeError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    header = handle.readline().rstrip("\n").split("\t")
-    if "record" not in header:
-        handle.close()
-        raise ResgenomeError(f"{path}: not a `predict viral` output (no 'record' column)")
+        first = handle.readline()
+        fields = first.rstrip("\n").split("\t")
+        if fields[0] != SHARD_TAG:
+            raise ResgenomeError(f"{name}: not a `predict viral --shard` part (no shard line first); merge the parts of"
+                                 " one --shard run")  # fmt: skip
+        try:
+            _, which, input_id, model, settings = fields
+            i, n = (int(x) for x in which.split("/"))
+        except ValueError:
+            raise ResgenomeError(f"{name}: damaged shard line {first.strip()[:80]!r}") from None
+        header = handle.readline().rstrip("\n").split("\t")
+        if "record" not in header:
+            raise ResgenomeError(f"{name}: not a `predict viral` output (no 'record' column)")
+    except BaseException:
+        source.close()
+        raise
     column = header.index("record")
 
     def rows() -> Iterator[tuple[int, str]]:
-        with handle:
-            for number, line in enumerate(handle, 2):
-                fields = line.rstrip("\n").split("\t")
-                try:
-                    yield int(fields[column]), line
-                except (IndexError, ValueError):
-                    raise ResgenomeError(f"{path}: line {number}: no record index; is the file complete?") from None
+        for number, line in enumerate(handle, 3):
+            fields = line.rstrip("\n").split("\t")
+            try:
+                yield int(fields[column]), line
+            except (IndexError, ValueError):
+                raise ResgenomeError(f"{name}: line {number}: no record index; is the file complete?") from None
 
-    return header, rows()
+    return _Part(source, name, (i, n), input_id, model, settings, header, rows())
 
 
 def merge_predictions(parts: list[str | os.PathLike], output: str | os.PathLike) -> int:
     """Join the outputs of ``predict_viral(..., shard=...)`` back into input order; return the number of rows.
 
-    Each part is already in input order, so a streaming k-way merge on the ``record`` column restores the order of
-    the unsharded output (the rows of a per-window output stay grouped by record). Side files
-    ``PART.skipped.tsv`` are merged into ``OUTPUT.skipped.tsv`` when every part has one.
+    The parts must be exactly shards 0 to n-1, once each, of one run: the same input (size and sha256), model
+    (sha256) and settings, as their shard lines say; otherwise nothing is written and the message names the missing,
+    repeated or foreign part. Each part is in input order, so a streaming k-way merge on the ``record`` column
+    restores the order of the unsharded output (the rows of a per-window output stay grouped by record). The parts of
+    a ``skip_invalid`` run also merge their ``PART.skipped.tsv`` lists into ``OUTPUT.skipped.tsv``. ``-`` reads one
+    part from standard input, or writes the output to standard output.
     """
-    paths = [Path(p) for p in parts]
-    if not paths:
+    if not parts:
         raise ResgenomeError("merge-predictions: give at least one part")
-    n = _merge(paths, Path(output))
-    side = [p.with_name(p.name + ".skipped.tsv") for p in paths]
-    if all(p.is_file() for p in side):
-        _merge(side, Path(output).with_name(Path(output).name + ".skipped.tsv"))
+    check_paths({"PARTS": list(parts)}, {"--output": output})
+    opened: list[_Part] = []
+    with ExitStack() as stack:
+        for path in parts:
+            opened.append(_read_part(path))
+            stack.callback(opened[-1].source.close)
+        _check_shard_set(opened)
+        side_paths = side_output = None
+        if "skip_invalid=1" in opened[0].settings.split(","):
+            side_paths, side_output = _skipped_lists(parts, opened, output)
+            check_paths({"PARTS": side_paths}, {"--output (skipped list)": side_output})
+            side = [_read_part(p) for p in side_paths]
+            for part in side:
+                stack.callback(part.source.close)
+            _check_shard_set(side)
+        n = _merge(opened, output)
+        if side_paths:
+            _merge(side, side_output)
     return n
+
+
+def _check_shard_set(parts: list[_Part]) -> None:
+    """Refuse anything but shards 0..n-1 of one run, each once, naming the part at fault."""
+    first = parts[0]
+    n = first.shard[1]
+    for part in parts[1:]:
+        for what, mine, theirs in (("shard count", part.shard[1], n), ("input", part.input, first.input),
+                                   ("model", part.model, first.model), ("settings", part.settings, first.settings),
+                                   ("columns", part.header, first.header)):  # fmt: skip
+            if mine != theirs:
+                raise ResgenomeError(f"{part.name}: a part of another run than {first.name} (its {what} differs);"
+                                     " merge the parts of one --shard run")  # fmt: skip
+    seen: dict[int, str] = {}
+    for part in parts:
+        i = part.shard[0]
+        if i in seen:
+            raise ResgenomeError(f"{part.name}: shard {i}/{n} again (also {seen[i]}); give each part once")
+        seen[i] = part.name
+    missing = [i for i in range(n) if i not in seen]
+    if missing:
+        have = ", ".join(f"{i}/{n} from {seen[i]}" for i in sorted(seen))
+        raise ResgenomeError(f"merge-predictions: shard {missing[0]}/{n} is missing"
+                             f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; have {have};"
+                             " nothing was written")  # fmt: skip
+
+
+def _skipped_lists(parts, opened: list[_Part], output) -> tuple[list[Path], Path]:
+    """The ``PART.skipped.tsv`` beside each part of a ``skip_invalid`` run, and ``OUTPUT.skipped.tsv``."""
+    if is_stdio(output):
+        raise ResgenomeError("the parts carry skipped lists (--skip-invalid): give --output a file name, so that"
+                             " OUTPUT.skipped.tsv can be written beside it")  # fmt: skip
+    side = []
+    for path, part in zip(parts, opened):
+        if is_stdio(path):
+            raise ResgenomeError(f"{part.name}: its skipped list cannot be found beside standard input; give the"
+                                 " part as a file")  # fmt: skip
+        side.append(Path(path).with_name(Path(path).name + ".skipped.tsv"))
+        if not side[-1].is_file():
+            raise ResgenomeError(f"{part.name}: written with --skip-invalid, but its list {side[-1]} is missing")
+    return side, Path(output).with_name(Path(output).name + ".skipped.tsv")
 
 
 def _tag(rows: Iterator[tuple[int, str]], part: int) -> Iterator[tuple[int, int, str]]:
@@ -454,21 +652,17 @@ def _tag(rows: Iterator[tuple[int, str]], part: int) -> Iterator[tuple[int, int,
         yield record, part, line
 
 
-def _merge(paths: list[Path], output: Path) -> int:
-    opened = [_read_part(p) for p in paths]
-    header = opened[0][0]
-    for p, (h, _) in zip(paths, opened):
-        if h != header:
-            raise ResgenomeError(f"{p}: its columns differ from those of {paths[0]}; parts of different runs?")
+def _merge(parts: list[_Part], output) -> int:
+    header = parts[0].header
     n = 0
     last, owner = -1, {}
-    with atomic_open(output, "w", newline="") as handle:
+    with open_output(output, "w", newline="") as handle:
         handle.write("\t".join(header) + "\n")
-        tagged = [_tag(rows, k) for k, (_, rows) in enumerate(opened)]
+        tagged = [_tag(part.rows, k) for k, part in enumerate(parts)]
         for record, k, line in heapq.merge(*tagged, key=lambda t: t[0]):
             if record < last or (record == last and owner[record] != k):
                 raise ResgenomeError(
-                    f"{paths[k]}: record {record} is out of order or also in {paths[owner.get(record, k)]};"
+                    f"{parts[k].name}: record {record} is out of order or also in {parts[owner.get(record, k)].name};"
                     " parts must be distinct shards of one run"
                 )
             owner = {record: k}

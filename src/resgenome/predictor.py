@@ -171,10 +171,14 @@ class Predictor:
     # ------------------------------------------------------------------------------------------ building
     @classmethod
     def load(cls, path: str | os.PathLike, *, task: str | None = None, device: str | torch.device | None = "auto",
-             batch_size: int = DEFAULT_BATCH_SIZE, precision: str = "fp32") -> "Predictor":  # fmt: skip
-        """Load ``DIR/model.pt`` (or ``DIR``); ``task`` refuses a model of the other task with a one-line error."""
+             batch_size: int = DEFAULT_BATCH_SIZE, precision: str = "fp32",
+             source: str | None = None) -> "Predictor":  # fmt: skip
+        """Load ``DIR/model.pt`` (or ``DIR``); ``task`` refuses a model of the other task with a one-line error.
+
+        ``source`` names the model in messages (default: ``path``; a packaged model is ``resgenome:NAME``).
+        """
         return cls.from_payload(load_checkpoint(path, task=task), device=device, batch_size=batch_size,
-                                precision=precision, source=str(path))  # fmt: skip
+                                precision=precision, source=source or str(path))  # fmt: skip
 
     @classmethod
     def from_payload(cls, payload: dict, *, device: str | torch.device | None = "auto",

@@ -7,18 +7,15 @@ length (:func:`iter_fasta_pieces`). Bases become codes through :mod:`resgenome.d
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from ..errors import InputError
-from ..io import check_input_file
+from ..io import Input, input_name, open_input
 from .encoding import _ALLOWED, _LOOKUP, _WHITESPACE, VIRAL_LENGTH, _describe, _first_illegal, _hint
 
 __all__ = [
@@ -29,14 +26,12 @@ __all__ = [
 #: Bases per piece of :func:`iter_fasta_pieces` by default: 1 MiB of codes, whatever the record length.
 PIECE_BASES = 1 << 20
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"  # spreadsheet programs put it at the start of exported CSVs
 _BLOCK = 1 << 20  # FASTA read size: memory use beyond the current record is about one block
 _MAX_HEADER = 1 << 20  # a longer "header" means the file is not FASTA; refusing it keeps memory bounded
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 _CSV_EXPECTED = "a ViraMiner CSV with lines seq_id,sequence,label"
-_FASTA_EXPECTED = "a FASTA file ('>id' header lines, each followed by sequence lines), plain or gzip"
+_FASTA_EXPECTED = "a FASTA file ('>id' header lines, each followed by sequence lines), plain, gzip, bzip2 or xz"
 _TSV_EXPECTED = "a label file with lines seq_id<TAB>label, label 0 or 1"
 
 # Inside a FASTA record line breaks (and stray spaces) are legal; the check table lets them through.
@@ -102,30 +97,20 @@ class SequenceSet:
 
 
 # ------------------------------------------------------------------------------------------------- files
-def _open(path: Path, name: str):
-    """Open for binary reading, decompressing when the content (not the suffix) is gzip."""
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(2)
-        return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+def _open(path: str | os.PathLike | Input, expected: str) -> Input:
+    """Open once for binary reading (``-`` = standard input), decompressing gzip, bzip2 or xz by their content; an
+    :class:`~resgenome.io.Input` already open is shared, not reopened (see :func:`resgenome.io.open_input`)."""
+    return open_input(path, expected)
 
 
-def _read(handle, size: int, name: str, where: str = "") -> bytes:
-    try:
-        return handle.read(size)
-    except _GZIP_ERRORS as exc:  # before OSError: BadGzipFile is one
-        raise InputError(
-            f"{name}: truncated or corrupt gzip{where} ({exc}); download or compress the file again"
-        ) from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read{where} ({exc.strerror or exc})") from None
+def _read(handle: Input, size: int, name: str, where: str = "") -> bytes:
+    """``size`` bytes; a read error or a corrupt compressed stream arrives as one InputError from the Input."""
+    return handle.read(size)
 
 
-def _read_all(path: Path, name: str) -> bytes:
-    with _open(path, name) as handle:
-        data = _read(handle, -1, name)
+def _read_all(source: Input) -> bytes:
+    with source as handle:
+        data = _read(handle, -1, source.name)
     return data[len(_BOM) :] if data.startswith(_BOM) else data
 
 
@@ -146,7 +131,7 @@ def _snippet(line: bytes, width: int = 40) -> str:
 # ------------------------------------------------------------------------------------------------- ViraMiner CSV
 def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH) -> SequenceSet:
     """Read a ViraMiner CSV: lines ``seq_id,sequence,label`` without header (a ``seq_id,sequence,label`` header is
-    skipped), label 1 = viral. Windows line endings and gzip content are accepted.
+    skipped), label 1 = viral. Windows line endings and gzip, bzip2 or xz content are accepted; ``-`` is standard input.
 
     Parameters
     ----------
@@ -165,8 +150,9 @@ def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH
         Naming the file and line: missing, directory, empty or binary file; a line without 3 fields; an empty id or
         sequence; an illegal character; a label other than 0/1; a wrong length; a duplicated seq_id.
     """
-    path, name = check_input_file(path, _CSV_EXPECTED)
-    data = _read_all(path, name)
+    source = _open(path, _CSV_EXPECTED)
+    name = source.name
+    data = _read_all(source)
     _check_text(data, name, _CSV_EXPECTED)
 
     ids: list[str] = []
@@ -250,7 +236,8 @@ def _encode_rows(sequences: list[bytes], ids: list[str], lines: list[int], name:
 
 # ------------------------------------------------------------------------------------------------- FASTA
 def read_fasta(path: str | os.PathLike, *, validate: bool = True) -> Iterator[tuple[str, bytes]]:
-    """Stream the records of a FASTA file, plain or gzip (recognised by its magic bytes, not its suffix).
+    """Stream the records of a FASTA file (``-`` = standard input), plain, gzip, bzip2 or xz (recognised by its magic
+    bytes, not its suffix), read once.
 
     The file is read in blocks of 1 MiB, so memory use is about one record plus one block whatever the file size;
     lines of any length, lower case and Windows line endings are accepted. The path is checked at once, the content
@@ -274,11 +261,11 @@ def read_fasta(path: str | os.PathLike, *, validate: bool = True) -> Iterator[tu
         Naming the file and the record or line: missing, directory, empty or binary file; not FASTA; a header without
         id or without sequence; a duplicated id; an illegal character (``validate``); a truncated or corrupt gzip.
     """
-    path, name = _check_fasta_path(path)
-    return _fasta_records(path, name, validate)
+    source, name = _check_fasta_path(path)
+    return _fasta_records(source, name, validate)
 
 
-def _fasta_records(path: Path, name: str, validate: bool) -> Iterator[tuple[str, bytes]]:
+def _fasta_records(path: Input, name: str, validate: bool) -> Iterator[tuple[str, bytes]]:
     sequence = io.BytesIO()  # its getvalue() hands over the buffer without copying: one copy of a long record
     n_bases = 0
     for record, header_line, segment, line in _fasta_segments(path, name):
@@ -351,8 +338,8 @@ def iter_fasta_pieces(
         with a piece carrying the ``error`` (and no codes), and reading goes on with the next record. Problems of
         the whole file (not FASTA, binary, duplicated id, corrupt gzip) always raise.
     on_read : callable or None
-        Called after each block read with the bytes of the file read so far (compressed bytes for gzip), for a
-        progress bar whose total is the file's size.
+        Called after each block read with the bytes of the file read so far (compressed bytes for compressed input;
+        never for a pipe, whose position is unknown), for a progress bar whose total is the file's size.
 
     Yields
     ------
@@ -366,12 +353,12 @@ def iter_fasta_pieces(
     """
     if piece_bases < 1:
         raise ValueError(f"piece_bases must be a positive integer, got {piece_bases}")
-    path, name = _check_fasta_path(path)
-    return _fasta_pieces(path, name, piece_bases, select or (lambda index: True), skip_invalid, on_read)
+    source, name = _check_fasta_path(path)
+    return _fasta_pieces(source, name, piece_bases, select or (lambda index: True), skip_invalid, on_read)
 
 
 def _fasta_pieces(
-    path: Path, name: str, piece_bases: int, select: Callable[[int], bool], skip_invalid: bool,
+    path: Input, name: str, piece_bases: int, select: Callable[[int], bool], skip_invalid: bool,
     on_read: Callable[[int], None] | None = None,
 ) -> Iterator[RecordPiece]:
     index = 0
@@ -410,23 +397,24 @@ def _fasta_pieces(
             pending, start = pending[piece_bases:], start + piece_bases
 
 
-def _check_fasta_path(path: str | os.PathLike) -> tuple[Path, str]:
-    path, name = check_input_file(path, _FASTA_EXPECTED)
-    if path.stat().st_size == 0:
-        raise InputError(f"{name}: file is empty; expected {_FASTA_EXPECTED}")
-    return path, name
+def _check_fasta_path(path: str | os.PathLike | Input) -> tuple[Input, str]:
+    source = _open(path, _FASTA_EXPECTED)
+    if not source.peek(1):
+        source.close()
+        raise InputError(f"{source.name}: file is empty; expected {_FASTA_EXPECTED}")
+    return source, source.name
 
 
 # One function of ~65 lines on purpose: a byte-level state machine (in a header or not, at a line start or not, the
 # current record and line) whose state lives in its locals; spread over helpers it would be passed back and forth.
-def _fasta_segments(path: Path, name: str, on_read: Callable[[int], None] | None = None
+def _fasta_segments(path: Input, name: str, on_read: Callable[[int], None] | None = None
                     ) -> Iterator[tuple[str, int, bytes | None, int]]:  # fmt: skip
     """The parse shared by the FASTA readers: ``(id, header line, segment, line)`` in file order.
 
     A segment is raw sequence text of the record (line breaks included, possibly only whitespace) starting at
     ``line``, at most one read block long; segment None ends the record. The structure of the file is checked here
     (preamble, headers, unique ids, NUL bytes, gzip integrity); what the sequence characters mean is left to the
-    caller. ``on_read(bytes of the file read so far)`` is called after each block.
+    caller. ``on_read(bytes of the file read so far)`` is called after each block whose position is known.
     """
     first_line: dict[str, int] = {}  # id -> header line, for duplicate reports
     record: str | None = None  # id of the record being read
@@ -436,13 +424,13 @@ def _fasta_segments(path: Path, name: str, on_read: Callable[[int], None] | None
     at_line_start = True
     line = 1  # line number at the read position
 
-    with _open(path, name) as handle:
+    with path as handle:
         first_block = True
         while True:
             where = f" near line {line}" + (f" in record {record!r}" if record is not None else "")
             block = _read(handle, _BLOCK, name, where)
-            if on_read is not None:
-                on_read(getattr(handle, "fileobj", handle).tell())  # a GzipFile's fileobj is the compressed file
+            if on_read is not None and (position := handle.position()) is not None:
+                on_read(position)
             if not block:
                 break
             if first_block:
@@ -589,8 +577,9 @@ def read_label_tsv(path: str | os.PathLike) -> dict[str, int]:
         Naming the file and line: missing, directory, empty or binary file; a line without exactly two tab-separated
         fields; an empty id; a label other than 0/1; a duplicated id.
     """
-    path, name = check_input_file(path, _TSV_EXPECTED)
-    data = _read_all(path, name)
+    source = _open(path, _TSV_EXPECTED)
+    name = source.name
+    data = _read_all(source)
     _check_text(data, name, _TSV_EXPECTED)
     labels: dict[str, int] = {}
     first_seen: dict[str, int] = {}
@@ -634,7 +623,7 @@ def read_label_tsv(path: str | os.PathLike) -> dict[str, int]:
 def read_sequences(
     path: str | os.PathLike, labels: str | os.PathLike | None = None, *, length: int | None = VIRAL_LENGTH
 ) -> SequenceSet:
-    """Read sequences from a FASTA file (plain or gzip, optionally with a label TSV) or a ViraMiner CSV.
+    """Read sequences from a FASTA file (plain or compressed, optionally with a label TSV) or a ViraMiner CSV, once.
 
     The format is recognised from the content: a file whose first non-blank character is ``>`` is FASTA.
 
@@ -651,12 +640,17 @@ def read_sequences(
     SequenceSet
         ``codes`` shape (N, length) uint8; ``labels`` shape (N,) int64, or None for FASTA without label file.
     """
-    name = str(Path(path))
+    with _open(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}") as source:  # read once: a pipe has no second chance
+        return _read_sequences(source, labels, length)
+
+
+def _read_sequences(path: Input, labels: str | os.PathLike | None, length: int | None) -> SequenceSet:
+    name = path.name
     if not is_fasta(path):
         if labels is not None:
             raise InputError(
-                f"{labels}: a label file was given for {name}, which is not FASTA; a ViraMiner CSV carries its own"
-                " labels, so leave the label file out"
+                f"{input_name(labels)}: a label file was given for {name}, which is not FASTA; a ViraMiner CSV"
+                " carries its own labels, so leave the label file out"
             )
         return read_viral_csv(path, length=length)
 
@@ -680,29 +674,30 @@ def read_sequences(
         missing = [record for record in ids if record not in label_of]
         if missing:
             raise InputError(
-                f"{labels}: no label for record {missing[0]!r} of {name} ({len(missing)} of {len(ids)} records have"
-                " none); add a line '<id><TAB><0 or 1>' for every record"
+                f"{input_name(labels)}: no label for record {missing[0]!r} of {name} ({len(missing)} of {len(ids)}"
+                " records have none); add a line '<id><TAB><0 or 1>' for every record"
             )
         y = np.array([label_of[record] for record in ids], dtype=np.int64)
     return SequenceSet(ids, codes, y, name)
 
 
-def is_fasta(path: str | os.PathLike) -> bool:
-    """True if the file is FASTA (plain or gzip): its first non-blank character is ``>``; else it is taken as CSV.
+def is_fasta(path: str | os.PathLike | Input) -> bool:
+    """True if the file is FASTA (plain or compressed): its first non-blank character is ``>``; else it is taken as
+    CSV. Given an open :class:`~resgenome.io.Input`, only looks ahead: nothing is consumed, so a stream can still be
+    read by the reader chosen (give a stream as an ``Input``: a path is opened, and a pipe read by that, here).
 
     Raises
     ------
     InputError
-        If the path is missing, a directory or unreadable.
+        If the path is missing, a directory, unreadable, or of a format named for what it is (zstd, BAM ...).
     """
-    path, name = check_input_file(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}")
-    return _first_character(path, name) == b">"
+    with _open(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}") as source:
+        return _first_character(source) == b">"
 
 
-def _first_character(path: Path, name: str) -> bytes:
+def _first_character(source: Input) -> bytes:
     """The first non-blank byte of the (decompressed) content, or b"" if the start is blank."""
-    with _open(path, name) as handle:
-        head = _read(handle, 1 << 16, name)
+    head = source.peek(1 << 16)
     if head.startswith(_BOM):
         head = head[len(_BOM) :]
     return head.lstrip()[:1]

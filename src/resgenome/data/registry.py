@@ -384,9 +384,10 @@ def locate(name: str, dir: str | os.PathLike | None = None) -> list[Path]:
 
 
 def resolve_data_argument(value: str | os.PathLike) -> list[Path]:
-    """Turn a ``--data`` argument into files: an existing path as itself, else a dataset name via :func:`locate`."""
+    """Turn a ``--data`` argument into files: ``-`` (standard input) or an existing path as itself, else a dataset
+    name via :func:`locate`."""
     path = Path(value)
-    if path.exists():
+    if str(value) == "-" or path.exists():
         return [path]
     if str(value) in DATASETS:
         return locate(str(value))

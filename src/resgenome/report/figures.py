@@ -34,6 +34,9 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: s
     """``curves`` maps a model name to (y_true, scores)."""
     ax = ax or plt.gca()
     for name, (y, s) in curves.items():
+        if len(np.unique(y)) < 2:  # no curve exists: scikit-learn would warn and draw a meaningless one
+            ax.plot([], [], label=f"{name} (one class only: undefined)")
+            continue
         fpr, tpr, _ = roc_curve(y, s)
         ax.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
@@ -48,6 +51,9 @@ def plot_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: st
     ax = ax or plt.gca()
     base = None
     for name, (y, s) in curves.items():
+        if len(np.unique(y)) < 2:
+            ax.plot([], [], label=f"{name} (one class only: undefined)")
+            continue
         precision, recall, _ = precision_recall_curve(y, s)
         ax.step(recall, precision, where="post", label=f"{name} (AUPRC {average_precision_score(y, s):.3f})")
         base = float(np.mean(y))

@@ -98,6 +98,10 @@ class Task(ABC):
         is logged instead of stored. None by default."""
         return {}
 
+    def check_training_rows(self, dataset: Any, train_idx: np.ndarray) -> None:
+        """Refuse training rows that parse but cannot teach anything (e.g. no feature varies), in one line. Both
+        classes in training and validation are checked for every task by ``train_model``; nothing more by default."""
+
     @abstractmethod
     def groups(self, dataset: Any) -> np.ndarray:
         """The group of each row (chromosome, experiment) that grouped splits keep together, shape (N,)."""

@@ -68,6 +68,13 @@ class SuperEnhancerTask(Task):
     def labels(self, table: FeatureTable) -> np.ndarray:
         return table.y
 
+    def check_training_rows(self, table: FeatureTable, train_idx: np.ndarray) -> None:
+        """Refuse training rows in which no feature varies: any model would learn a constant."""
+        X = table.X[train_idx]
+        if len(X) and np.all(X.max(axis=0) == X.min(axis=0)):
+            raise ResgenomeError(f"{table.source}: every feature is constant over the training rows; there is nothing"
+                                 " to learn from (check the table's columns)")  # fmt: skip
+
     # ------------------------------------------------------------------ preprocessing
     def fit_preprocessing(self, table: FeatureTable, train_idx: np.ndarray, options: dict) -> dict:
         scaler = Scaler(options.get("normalize", "per-feature")).fit(table.X[train_idx])

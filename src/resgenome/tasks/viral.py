@@ -144,6 +144,8 @@ class ViralTask(Task):
     def resolve(self, data: str | os.PathLike) -> list[Path]:
         """The files behind ``--data``: a file, a PREFIX (PREFIX_{train,validation,test}.csv) or a registry name."""
         text = str(data)
+        if text == "-":  # standard input
+            return [Path(text)]
         if Path(text).is_file() or text in registry.DATASETS:
             return registry.resolve_data_argument(text)
         prefixed = [Path(f"{text}_{part}.csv") for part in PARTS]
