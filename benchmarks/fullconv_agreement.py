@@ -95,7 +95,8 @@ def compare(model: Path, codes: np.ndarray, y: np.ndarray, join: int, tmp: Path,
     inner = (starts > 0) & (starts + VIRAL_LENGTH < ends_of_contig)
     result = {
         "join": join, "contig_bp": join * VIRAL_LENGTH, "contigs": len(sizes),
-        "stride300": {"all": {**differences(scores["fullconv"], scores["exact"]), **labelled(y, scores, np.ones_like(inner))},
+        "stride300": {"all": {**differences(scores["fullconv"], scores["exact"]),
+                              **labelled(y, scores, np.ones_like(inner))},
                       "inner": {**differences(scores["fullconv"][inner], scores["exact"][inner]),
                                 **labelled(y, scores, inner)},
                       "edge_windows_identical": bool(np.array_equal(scores["fullconv"][~inner],
@@ -110,9 +111,9 @@ def compare(model: Path, codes: np.ndarray, y: np.ndarray, join: int, tmp: Path,
 
 
 def markdown(results: list[dict], bf16: bool) -> str:
-    lines = ["| contigs | windows | max / mean abs dp (stride 300) | mean abs dp inner | max / mean abs dp (stride 150) "
-             "| AUROC per window / fullconv | AUROC difference (95% CI) |" + (" bf16 vs fp32 max / mean abs dp |"
-                                                                              if bf16 else ""),
+    lines = ["| contigs | windows | max / mean abs dp (stride 300) | mean abs dp inner "
+             "| max / mean abs dp (stride 150) | AUROC per window / fullconv | AUROC difference (95% CI) |"
+             + (" bf16 vs fp32 max / mean abs dp |" if bf16 else ""),
              "|---|---:|---|---:|---|---|---|" + ("---|" if bf16 else "")]  # fmt: skip
     for r in results:
         s300, s150 = r["stride300"], r["stride150"]

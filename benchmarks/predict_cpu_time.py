@@ -1,4 +1,4 @@
-"""CPU seconds per Mbp of ``predict viral``'s scoring paths, on one thread, interleaved: ratios that hold on a busy machine.
+"""CPU seconds per Mbp of ``predict viral``'s scoring paths, one thread, interleaved: ratios that hold under load.
 
     .venv/bin/python benchmarks/predict_cpu_time.py --mbp 2 --repeats 3
 

@@ -102,7 +102,8 @@ def test_cumulative_sums_give_the_direct_window_means():
 
 def test_only_resvg_is_scanned():
     """ViraMiner's global max-pool and dense layers are not a mean of a feature map: it keeps the per-window path."""
-    viraminer = build_model("viraminer", {"seq_length": WINDOW, "pattern_filters": 4, "frequency_filters": 4, "hidden": 4})
+    config = {"seq_length": WINDOW, "pattern_filters": 4, "frequency_filters": 4, "hidden": 4}
+    viraminer = build_model("viraminer", config)
     assert fully_convolutional(random_resvg()) and not fully_convolutional(viraminer)
     with pytest.raises(TypeError, match="ResVG"):
         WindowScanner(viraminer, WINDOW)
