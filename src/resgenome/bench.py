@@ -478,7 +478,8 @@ def run_bench(
     check_writable_dir(Path(out).parent)  # fail (or create the folder) now, not after minutes of measuring
     started = time.perf_counter()
     info = machine_info(target)
-    say(f"bench on {info['cpu']}, {info['usable_cores']} cores, torch {info['torch']}, "
+    features = ", ".join(name for name, present in info["cpu_features"].items() if present) or "none of note"
+    say(f"bench on {info['cpu']} ({features}), {info['usable_cores']} cores, torch {info['torch']}, "
         f"{info['torch_threads']} threads, load {info['load_average_start']:.2f}")  # fmt: skip
 
     peaks, native_bf16, bandwidth = _machine_limits(target, quick, say, info["usable_cores"])
