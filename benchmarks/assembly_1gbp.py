@@ -147,7 +147,7 @@ def main() -> None:
     make.add_argument("--data-dir", type=Path, default=os.environ.get("RESGENOME_DATA_DIR"),
                       help="Folder holding viral/devset_*.csv (default: RESGENOME_DATA_DIR).")  # fmt: skip
     timed = sub.add_parser("run", help="Time predict viral on it.")
-    timed.add_argument("--model", type=Path, required=True)
+    timed.add_argument("--model", type=Path, required=True, help="DIR/model.pt, or a packaged model's name.")
     timed.add_argument("--input", type=Path, required=True)
     timed.add_argument("--output", type=Path, required=True, help="The predictions TSV.")
     timed.add_argument("--predict-args", default="", help="Extra options of predict viral, e.g. '--precision bf16'.")
@@ -163,7 +163,8 @@ def main() -> None:
         return
     result = run(args.model, args.input, args.output, args.predict_args.split())
     # the model and input as folder/file names: where they live differs from machine to machine
-    result["command"] = result["command"].replace(str(args.model), f"{args.model.parent.name}/{args.model.name}")
+    if args.model.exists():  # not a packaged model's name
+        result["command"] = result["command"].replace(str(args.model), f"{args.model.parent.name}/{args.model.name}")
     result["command"] = result["command"].replace(str(args.input), args.input.name)
     result["command"] = result["command"].replace(str(args.output), args.output.name)
     print(json.dumps(result, indent=2))
