@@ -1,5 +1,6 @@
 """Shared fixtures: tiny seeded tables and sequence files, toy models (a 2-filter ResVG, a 4-feature ResSEN), a
-smoke ResVG trained on synthetic data, and synthetic runs for the comparison and the report."""
+smoke ResVG trained on synthetic data, a random ResVG with real batch-norm statistics, and synthetic runs for the
+comparison and the report."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from resgenome.data.encoding import decode, encode, reverse_complement
 from resgenome.data.tables import FEATURES, FeatureTable, Scaler
 from resgenome.metrics import evaluate_scores
 from resgenome.models import build_model
+from resgenome.models.resvg import ResVG
 from resgenome.predictor import Predictor
 
 DATA_DIR = os.environ.get("RESGENOME_DATA_DIR")
@@ -205,3 +207,22 @@ def make_runs(tmp: Path, *, seeds: int = 2, n: int = 300) -> list[Run]:
                 runs.append(Run("viral", protocol, model, seed, tmp / protocol / model / f"seed{seed}", metrics,
                                 history, y, scores, seconds=1.0 + seed))  # fmt: skip
     return runs
+
+
+def random_resvg(seed: int = 0, **config) -> ResVG:
+    """A random ResVG (width 8) in eval mode whose batch norms have non-trivial statistics and negative scales too, so
+    that folding them into the convolutions is really exercised."""
+    torch.manual_seed(seed)
+    model = ResVG(width=8, **config)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(-1.5, 1.5)
+            module.bias.data.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def random_codes(n: int, seed: int) -> np.ndarray:
+    """``n`` codes 0-4 (about one in five an N, so N handling is exercised)."""
+    return np.random.default_rng(seed).integers(0, 5, n).astype(np.uint8)

@@ -531,7 +531,12 @@ def test_merge_refuses_a_duplicated_shard(world, run, tmp_path):
     refused_untouched(run, tmp_path, argv, r"again\.tsv.*shard 0/3")
 
 
-@pytest.mark.parametrize("foreign", ["other input", "other model", "other settings"])
+# settings: the windows, the scoring path and the calls' N rule and FDR are all in the shard line
+SETTINGS = {"other settings": ("--stride", "100"), "other scoring path": ("--exact-windows",),
+            "other N rule": ("--max-n-fraction", "0.1"), "other FDR": ("--fdr", "0.05")}
+
+
+@pytest.mark.parametrize("foreign", ["other input", "other model", *SETTINGS])
 def test_merge_refuses_a_foreign_shard(world, run, tmp_path, foreign):
     fasta = copy(world.fasta, tmp_path)
     model = world.viral_model
@@ -542,7 +547,7 @@ def test_merge_refuses_a_foreign_shard(world, run, tmp_path, foreign):
     elif foreign == "other model":
         model = world.other_model
     else:
-        extra = ("--stride", "100")
+        extra = SETTINGS[foreign]
     stranger = tmp_path / "stranger.tsv"
     assert run("predict", "viral", "--model", model, "--input", fasta, "--output", stranger, "--shard", "1/3",
                "--quiet", *extra).code == 0  # fmt: skip

@@ -9,16 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import expit
 
 from resgenome import predict as predict_module
+from resgenome.bench import write_random_resvg
 from resgenome.calibration import Calibration, log_odds_from_proba
 from resgenome.calls import CallRule, ContigNull, contig_calls, scorable
 from resgenome.cli import main
 from resgenome.data import readers
 from resgenome.data.encoding import CODE_N, decode, encode, reverse_complement, window_starts
 from resgenome.data.readers import read_fasta
+from resgenome.fullconv_scoring import count_windows
+from resgenome.machine import bf16_native
 from resgenome.predictor import Predictor
 from resgenome.viral_calls import CONTIG_COLUMNS
 
@@ -39,10 +43,15 @@ def predict_cli(model: Path, fasta: Path, out: Path, *extra: str) -> int:
                  *extra])  # fmt: skip
 
 
-def test_predict_contigs_long_and_short(toy_model, tmp_path):
+# both ways of scoring a ResVG: the trunk once per base (default) and every window on its own
+METHODS = pytest.mark.parametrize("method", [(), ("--exact-windows",)], ids=["fullconv", "exact"])
+
+
+@METHODS
+def test_predict_contigs_long_and_short(toy_model, tmp_path, method):
     lengths = [1000, 120, 300, 301, 2000, 40, 280]
     random_fasta(tmp_path / "in.fa", lengths)  # 4% N: above the default N rule, so windows are kept with 10%
-    options = ("--batch-size", "5", "--max-n-fraction", "0.1")
+    options = ("--batch-size", "5", "--max-n-fraction", "0.1", *method)
     assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "c.tsv", *options) == 0
     assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "w.tsv", "--per-window", *options) == 0
     contigs, windows = read_tsv(tmp_path / "c.tsv"), read_tsv(tmp_path / "w.tsv")
@@ -67,13 +76,15 @@ def test_predict_contigs_long_and_short(toy_model, tmp_path):
             assert 0 < float(contig["p_value"]) <= float(contig["q_value"]) <= 1
 
 
-def test_both_strands_scores_a_contig_and_its_reverse_complement_alike(toy_model, tmp_path):
+@METHODS
+def test_both_strands_scores_a_contig_and_its_reverse_complement_alike(toy_model, tmp_path, method):
     rng = np.random.default_rng(5)
     seq = "".join(rng.choice(list("ACGT"), 300 + 150 * 4))  # windows symmetric under reversal
     rc = decode(reverse_complement(encode(seq)))
     (tmp_path / "in.fa").write_text(f">fwd\n{seq}\n>rev\n{rc}\n")
-    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "one.tsv", "--per-window") == 0
-    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "both.tsv", "--per-window", "--both-strands") == 0
+    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "one.tsv", "--per-window", *method) == 0
+    assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "both.tsv", "--per-window", "--both-strands",
+                       *method) == 0  # fmt: skip
     one, both = read_tsv(tmp_path / "one.tsv"), read_tsv(tmp_path / "both.tsv")
     fwd = [float(w["score"]) for w in both if w["seq_id"] == "fwd"]
     rev = [float(w["score"]) for w in both if w["seq_id"] == "rev"]
@@ -82,9 +93,10 @@ def test_both_strands_scores_a_contig_and_its_reverse_complement_alike(toy_model
     assert one_fwd != pytest.approx(fwd, abs=1e-4)  # the reverse strand did count
 
 
-def test_three_shards_merge_to_the_unsharded_output(toy_model, tmp_path):
+@METHODS
+def test_three_shards_merge_to_the_unsharded_output(toy_model, tmp_path, method):
     random_fasta(tmp_path / "in.fa", [700, 50, 300, 1200, 450, 299, 301, 800], seed=3)
-    for extra, name in (((), "all"), (("--per-window",), "all_w")):
+    for extra, name in ((method, "all"), (("--per-window", *method), "all_w")):
         assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / f"{name}.tsv", "--batch-size", "4", *extra) == 0
         parts = []
         for i in range(3):
@@ -109,13 +121,14 @@ def test_a_huge_record_is_scored_in_chunks_with_the_same_result(toy_model, tmp_p
     assert (tmp_path / "chunked.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
 
 
-def test_tiny_pieces_score_like_whole_records(toy_model, tmp_path, monkeypatch):
+@METHODS
+def test_tiny_pieces_score_like_whole_records(toy_model, tmp_path, monkeypatch, method):
     random_fasta(tmp_path / "in.fa", [1, 299, 300, 301, 451, 3001, 150], seed=8, width=61)
     for name, piece_bases in (("whole", 1 << 20), ("pieces", 7)):
         monkeypatch.setattr(predict_module, "_PIECE_BASES", piece_bases)
         for extra in ((), ("--per-window",)):
             out = tmp_path / f"{name}{''.join(extra)}.tsv"
-            assert predict_cli(toy_model, tmp_path / "in.fa", out, "--batch-size", "7", *extra) == 0
+            assert predict_cli(toy_model, tmp_path / "in.fa", out, "--batch-size", "7", *extra, *method) == 0
     assert (tmp_path / "pieces.tsv").read_bytes() == (tmp_path / "whole.tsv").read_bytes()
     assert (tmp_path / "pieces--per-window.tsv").read_bytes() == (tmp_path / "whole--per-window.tsv").read_bytes()
 
@@ -150,9 +163,9 @@ def fake_model(monkeypatch) -> dict:
             scored["windows"] += len(array)
             return fake_log_odds(array)
 
-    def load(path, *, task=None, device="auto", batch_size=256):
+    def load(path, *, task=None, device="auto", batch_size=256, precision="fp32"):
         return FakePredictor("viral", "fake", {"kind": "fake"}, {"seq_length": FAKE_WINDOW}, threshold=0.5,
-                             calibration=FAKE_CALIBRATION, batch_size=batch_size)  # fmt: skip
+                             calibration=FAKE_CALIBRATION, batch_size=batch_size, precision=precision)  # fmt: skip
 
     monkeypatch.setattr(predict_module.Predictor, "load", staticmethod(load))
     return scored
@@ -358,3 +371,97 @@ def test_bad_shard_and_wrong_task_model(toy_model, tmp_path, capsys):
     assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "o.tsv", "--shard", "3/3") != 0
     assert predict_cli(toy_model, tmp_path / "in.fa", tmp_path / "o.tsv", "--stride", "301") != 0
     assert not (tmp_path / "o.tsv").exists()
+
+
+# ------------------------------------------------------------------------------------------------- fully convolutional
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory) -> Path:
+    """A cpu-preset-shaped smoke ResVG with random weights, saved as a real checkpoint."""
+    return write_random_resvg(tmp_path_factory.mktemp("model") / "model.pt", "smoke")
+
+
+def test_edge_windows_and_short_records_keep_the_per_window_scores(random_model, tmp_path):
+    """The default path changes only inner windows: a record's first window, the windows near its end and short
+    records score exactly as with --exact-windows; inner windows differ (they see their neighbours)."""
+    records = random_fasta(tmp_path / "in.fa", [120, 300, 310, 326, 1200, 5000], seed=9)
+    for name, extra in (("fast", ()), ("exact", ("--exact-windows",))):
+        assert predict_cli(random_model, tmp_path / "in.fa", tmp_path / f"{name}.tsv", "--per-window", *extra) == 0
+    fast, exact = read_tsv(tmp_path / "fast.tsv"), read_tsv(tmp_path / "exact.tsv")
+    assert [(r["seq_id"], r["start"], r["end"]) for r in fast] == [(r["seq_id"], r["start"], r["end"]) for r in exact]
+    inner = [13 <= int(r["start"]) and int(r["start"]) + 313 <= len(records[r["seq_id"]]) for r in fast]
+    assert sum(inner) > 20
+    assert [f["score"] for f, i in zip(fast, inner) if not i] == [e["score"] for e, i in zip(exact, inner) if not i]
+    assert any(f["score"] != e["score"] for f, e, i in zip(fast, exact, inner) if i)  # measured in benchmarks/
+
+
+@pytest.mark.parametrize("per_window", [False, True])
+def test_fullconv_skips_a_record_found_bad_after_scoring_began(random_model, tmp_path, monkeypatch, per_window):
+    """A record whose illegal character comes after many of its trunk positions were scored leaves no trace, and
+    the other records score as in a file without it (segments of both shared rows of a batch)."""
+    random_fasta(tmp_path / "good.fa", [400, 3000, 700], seed=4)
+    lines = (tmp_path / "good.fa").read_text().splitlines(keepends=True)
+    second = [k for k, line in enumerate(lines) if line.startswith(">")][1]
+    bad = [">late_x\n"] + ["ACGT" * 15 + "\n"] * 40 + ["ACGTX\n"] + ["GGCC" * 15 + "\n"] * 3
+    (tmp_path / "in.fa").write_text("".join(lines[:second] + bad + lines[second:]))
+    monkeypatch.setattr(readers, "_BLOCK", 256)  # the file is read in small blocks, so the X is found late
+    monkeypatch.setattr(predict_module, "_PIECE_BASES", 100)
+    monkeypatch.setattr(predict_module, "_SPOOL_BYTES", 200)
+    kw = {"per_window": per_window, "skip_invalid": True, "progress": False}
+    stats = predict_module.predict_viral(random_model, tmp_path / "in.fa", tmp_path / "out.tsv", **kw)
+    good = predict_module.predict_viral(random_model, tmp_path / "good.fa", tmp_path / "good.tsv", **kw)
+    assert stats["method"] == "fullconv" and stats["skipped"] == 1
+    counts = ("records", "windows", "scored_windows", "viral_windows")
+    assert [stats[k] for k in counts] == [good[k] for k in counts]
+    assert "late_x" not in (tmp_path / "out.tsv").read_text()
+    drop_record = [{k: v for k, v in row.items() if k != "record"} for row in read_tsv(tmp_path / "out.tsv")]
+    assert drop_record == [{k: v for k, v in row.items() if k != "record"} for row in read_tsv(tmp_path / "good.tsv")]
+
+
+@pytest.mark.slow
+def test_fullconv_memory_stays_flat_within_one_long_record(random_model, tmp_path):
+    """A single-line record is scored by the default path with about the same traced memory at 2 and 8 Mbp (a few
+    MB: the reader's blocks and pieces, one batch of rows), not memory that grows with the record."""
+    peaks = {}
+    random_fasta(tmp_path / "small.fa", [5000])
+    predict_module.predict_viral(random_model, tmp_path / "small.fa", tmp_path / "out.tsv", progress=False)  # warm
+    block = np.frombuffer(b"ACGT", dtype=np.uint8)[np.random.default_rng(0).integers(0, 4, 1_000_000)].tobytes()
+    for size in (2_000_000, 8_000_000):
+        path = tmp_path / "chromosome.fa"
+        with open(path, "wb") as handle:
+            handle.write(b">chromosome\n" + block * (size // len(block)) + b"\n")
+        tracemalloc.start()
+        try:
+            stats = predict_module.predict_viral(random_model, path, tmp_path / "out.tsv", progress=False)
+            _, peaks[size] = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert stats["method"] == "fullconv" and stats["bases"] == size
+        assert stats["windows"] == count_windows(size, 300, 150)
+    # 4x the record, 6 MB more codes: the peak grows by less than two reader pieces (1 MiB each; the last piece of
+    # the short record is smaller than a full one)
+    assert peaks[8_000_000] < peaks[2_000_000] + 2 * readers.PIECE_BASES, peaks
+
+
+def test_bf16_where_unsupported_falls_back_to_fp32_with_a_warning(random_model, tmp_path, monkeypatch, capsys):
+    random_fasta(tmp_path / "in.fa", [900, 200], seed=6)
+    monkeypatch.setattr(predict_module, "bf16_native", lambda device: False)
+    stats = predict_module.predict_viral(random_model, tmp_path / "in.fa", tmp_path / "bf.tsv", precision="bf16",
+                                         progress=False)  # fmt: skip
+    assert stats["precision"] == "fp32" and "no native bf16" in stats["warnings"][0]
+    assert predict_cli(random_model, tmp_path / "in.fa", tmp_path / "cli.tsv", "--precision", "bf16") == 0
+    assert "warning: --precision bf16" in capsys.readouterr().err
+    assert (tmp_path / "cli.tsv").read_bytes() == (tmp_path / "bf.tsv").read_bytes()
+
+
+@pytest.mark.skipif(not bf16_native(torch.device("cpu")), reason="this CPU has no native bf16")
+@pytest.mark.parametrize("method", [(), ("--exact-windows",)], ids=["fullconv", "exact"])
+def test_bf16_scores_are_close_to_fp32(random_model, tmp_path, method):
+    random_fasta(tmp_path / "in.fa", [5000, 200, 800], seed=7)
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.tsv"
+        # random_fasta has 4% N: every window scored with --max-n-fraction 0.1
+        assert predict_cli(random_model, tmp_path / "in.fa", out, "--per-window", "--precision", precision,
+                           "--max-n-fraction", "0.1", *method) == 0  # fmt: skip
+    fp32, bf16 = read_tsv(tmp_path / "fp32.tsv"), read_tsv(tmp_path / "bf16.tsv")
+    delta = np.array([float(a["score"]) - float(b["score"]) for a, b in zip(fp32, bf16)])
+    assert len(fp32) == len(bf16) and 0 < np.abs(delta).max() < 0.05

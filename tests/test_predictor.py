@@ -41,6 +41,23 @@ def test_both_strands_average_each_window_with_its_reverse_complement(toy_resvg)
     np.testing.assert_allclose(toy_resvg.score_windows(codes, both_strands=True), (one + rc) / 2, rtol=1e-6)
 
 
+def test_the_scanner_is_the_fully_convolutional_view_of_the_same_network(toy_resvg, toy_table):
+    """ResVG has a scanner on the predictor's device and in its precision, scoring a lone window as the predictor
+    does; a classical model has none."""
+    scanner = toy_resvg.scanner()
+    assert scanner is not None and scanner.window == TOY_WINDOW and scanner.device == toy_resvg.device
+    codes = _codes(4, seed=2)
+    z = scanner.position_logits(one_hot(codes)).double().numpy()  # (4, span, 2): a window's mean is its logits
+    logits = z.mean(axis=1) + scanner.bias
+    p = np.exp(logits[:, 1]) / np.exp(logits).sum(axis=1)
+    np.testing.assert_allclose(p, toy_resvg.score_windows(codes), atol=1e-6)
+    assert Predictor("viral", "resvg", toy_resvg.model, toy_resvg.preprocessing, config=toy_resvg.config,
+                     precision="bf16", device="cpu").scanner().dtype == torch.bfloat16  # fmt: skip
+    estimator = classical.make_estimator("logreg").fit(toy_table.X, toy_table.y)
+    prep = {"scaler": Scaler("per-feature").fit(toy_table.X).state(), "features": list(toy_table.features)}
+    assert Predictor("superenhancer", "logreg", classical.export(estimator), prep).scanner() is None
+
+
 def test_log_odds_are_the_logit_difference_behind_the_probability(toy_resvg):
     codes = _codes(7, seed=2)
     z = toy_resvg.log_odds(codes)

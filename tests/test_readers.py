@@ -221,6 +221,21 @@ def test_iter_fasta_pieces_stream_a_long_single_line_record(tmp_path):
     assert np.array_equal(np.concatenate([p.codes for p in pieces[:-1]]), E.encode(seq))
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_iter_fasta_pieces_report_how_far_into_the_file_they_have_read(tmp_path, compress):
+    """on_read gets the bytes of the file read so far (compressed bytes for gzip): a progress bar's position."""
+    rng = np.random.default_rng(5)
+    text = b"".join(b">r%d\n" % k + np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, 20_000)].tobytes()
+                    + b"\n" for k in range(5))  # fmt: skip
+    path = write(tmp_path / "p.fa", gzip_bytes(text) if compress else text)
+    offsets: list[int] = []
+    with mock.patch.object(R, "_BLOCK", 4096):
+        pieces = list(R.iter_fasta_pieces(path, 1000, on_read=offsets.append))
+    assert sum(len(p.codes) for p in pieces) == 100_000
+    assert offsets == sorted(offsets) and offsets[-1] == path.stat().st_size
+    assert len(set(offsets)) > (2 if compress else 20)  # it moves as the file is read, not only at the end
+
+
 @pytest.mark.parametrize("content, fragments", [
     (b">a\nACGT\n>bad\nAC\nGT\nGGXA\n>c\nTT\n", ["'bad'", "line 6", "'X'", "base 7"]),
     (b">a\nACGT\n>bad\n>c\nTT\n", ["'bad'", "line 3", "no sequence"]),

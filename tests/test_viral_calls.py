@@ -79,9 +79,23 @@ def write_fasta(path: Path, records: dict[str, str], width: int = 60) -> Path:
     return path
 
 
+# the two ways of scoring a ResVG: the trunk once per base (default) and every window on its own; a test that asks
+# for the `scoring` fixture runs on both, through `predict`
+METHODS = {"fullconv": (), "exact": ("--exact-windows",)}
+_scoring: tuple[str, ...] = ()
+
+
+@pytest.fixture(params=list(METHODS))
+def scoring(request):
+    global _scoring
+    _scoring = METHODS[request.param]
+    yield request.param
+    _scoring = ()
+
+
 def predict(model: Path, fasta: Path, out: Path, *extra: str) -> list[dict]:
     assert main(["predict", "viral", "--model", str(model), "--input", str(fasta), "--output", str(out), "--quiet",
-                 *extra]) == 0  # fmt: skip
+                 *extra, *_scoring]) == 0  # fmt: skip
     lines = out.read_text().splitlines()
     header = lines[0].split("\t")
     return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
@@ -98,19 +112,19 @@ def test_the_toy_scores_what_its_weights_say():
 
 
 # ------------------------------------------------------------------------------------------------- no evidence
-def test_a_record_of_n_is_no_call(toy, tmp_path):
+def test_a_record_of_n_is_no_call(toy, tmp_path, scoring):
     """All N: no window can be scored (the toy, like ResVG, would score N as viral)."""
     rows = predict(toy, write_fasta(tmp_path / "in.fa", {"gap": "N" * 3000}), tmp_path / "out.tsv")
     assert (rows[0]["call"], rows[0]["reason"], rows[0]["n_scored"]) == ("no-call", "no-scorable-window", "0")
     assert rows[0]["p_value"] == rows[0]["q_value"] == "NA"
 
 
-def test_a_one_base_record_is_no_call(toy, tmp_path):
+def test_a_one_base_record_is_no_call(toy, tmp_path, scoring):
     rows = predict(toy, write_fasta(tmp_path / "in.fa", {"one": "A", "two": "GC"}), tmp_path / "out.tsv")
     assert [(r["call"], r["reason"]) for r in rows] == [("no-call", "shorter-than-min-length")] * 2
 
 
-def test_windows_with_too_much_n_are_not_evidence(toy, tmp_path):
+def test_windows_with_too_much_n_are_not_evidence(toy, tmp_path, scoring):
     rng = np.random.default_rng(0)
     at = blocks("aaaa", rng)
     gapped = at[:300] + "N" * 300 + at[600:]  # the windows over the gap would look viral
@@ -123,7 +137,7 @@ def test_windows_with_too_much_n_are_not_evidence(toy, tmp_path):
 PREFIXES = (1, 2, 3, 5, 10, 20, 50, 100, 200, 400)
 
 
-def test_appending_non_viral_sequence_never_makes_a_non_viral_contig_viral(toy, tmp_path):
+def test_appending_non_viral_sequence_never_makes_a_non_viral_contig_viral(toy, tmp_path, scoring):
     """Non-viral sequence here is realistic: 2% of its 300-bp blocks look viral (twice the null rate). The max of
     window scores calls the longer prefixes viral; the contig call must stay non-viral at every length."""
     rng = np.random.default_rng(1)
@@ -137,7 +151,7 @@ def test_appending_non_viral_sequence_never_makes_a_non_viral_contig_viral(toy, 
     assert p[0] == 1.0 and max(p) <= 1.0
 
 
-def test_appending_viral_sequence_never_makes_a_viral_contig_non_viral(toy, tmp_path):
+def test_appending_viral_sequence_never_makes_a_viral_contig_non_viral(toy, tmp_path, scoring):
     """Viral sequence (G/C-rich with 20% A/T, every window looks viral) appended to a viral contig: called viral
     at every length, ever more surely. (Appending sequence that does not look viral may rightly weaken a call.)"""
     rng = np.random.default_rng(2)
@@ -159,7 +173,7 @@ def mixed_records(seed: int = 3) -> dict[str, str]:
     return records
 
 
-def test_q_values_are_monotone_in_p_and_fdr_calls_follow_them(toy, tmp_path):
+def test_q_values_are_monotone_in_p_and_fdr_calls_follow_them(toy, tmp_path, scoring):
     fasta = write_fasta(tmp_path / "in.fa", mixed_records())
     rows = predict(toy, fasta, tmp_path / "out.tsv", "--fdr", "0.05")
     tested = sorted((float(r["p_value"]), float(r["q_value"]), r["call"]) for r in rows if r["p_value"] != "NA")
@@ -169,7 +183,7 @@ def test_q_values_are_monotone_in_p_and_fdr_calls_follow_them(toy, tmp_path):
     assert {r["reason"] for r in rows} <= {"q<=fdr", "q>fdr"}
 
 
-def test_sharded_fdr_calls_merge_into_the_unsharded_ones(toy, tmp_path):
+def test_sharded_fdr_calls_merge_into_the_unsharded_ones(toy, tmp_path, scoring):
     fasta = write_fasta(tmp_path / "in.fa", mixed_records(4))
     predict(toy, fasta, tmp_path / "all.tsv", "--fdr", "0.1")
     parts = []
@@ -178,6 +192,42 @@ def test_sharded_fdr_calls_merge_into_the_unsharded_ones(toy, tmp_path):
         parts.append(str(tmp_path / f"part{i}.tsv"))
     assert main(["merge-predictions", "--output", str(tmp_path / "merged.tsv"), *parts]) == 0
     assert (tmp_path / "merged.tsv").read_bytes() == (tmp_path / "all.tsv").read_bytes()
+
+
+def test_both_scoring_paths_give_the_same_evidence_and_calls(toy, tmp_path):
+    """Records whose windows are all edge windows (within 13 + 16 bases of an end, or shorter than a window) are
+    scored by the same function on both paths: the same rows, calls and p-values. Longer records, whose inner
+    windows see their neighbouring bases on the fully convolutional path, keep the same counts, N rule and calls, and
+    their probabilities agree closely (the toy's features reach 4 bp past a window's edge)."""
+    rng = np.random.default_rng(11)
+    edge_only = {"w300": blocks("g", rng), "w301": blocks("gg", rng)[:301], "w450": blocks("gg", rng)[:450],
+                 "w280": blocks("a", rng)[:280], "w450a": blocks("ag", rng)[:450],
+                 "w200": blocks("g", rng)[:200]}  # fmt: skip
+    out = {}
+    for name, extra in METHODS.items():
+        fasta = write_fasta(tmp_path / "edges.fa", edge_only)
+        out[name] = predict(toy, fasta, tmp_path / f"edges.{name}.tsv", "--fdr", "0.1", *extra)
+        assert predict(toy, fasta, tmp_path / f"edges_w.{name}.tsv", "--per-window", *extra)
+    assert (tmp_path / "edges_w.fullconv.tsv").read_text() == (tmp_path / "edges_w.exact.tsv").read_text()
+    fullconv, exact = out["fullconv"], out["exact"]
+    assert fullconv == exact
+    assert {r["call"] for r in fullconv} == {"viral", "non-viral", "no-call"}  # every kind of call was compared
+
+    # windows aligned with the 300-bp blocks (stride 300): inner windows exist, one block of N is not scored
+    records = mixed_records(12)
+    records["gap"] = blocks("aa", rng) + "N" * 300 + blocks("ggg", rng)
+    fasta = write_fasta(tmp_path / "in.fa", records)
+    rows = {name: predict(toy, fasta, tmp_path / f"{name}.tsv", "--stride", "300", "--fdr", "0.1", *extra)
+            for name, extra in METHODS.items()}  # fmt: skip
+    for a, b in zip(rows["fullconv"], rows["exact"]):
+        for column in ("seq_id", "n_windows", "n_scored", "viral_windows", "call", "reason"):
+            assert a[column] == b[column], (a["seq_id"], column)
+        if a["p_value"] != "NA":
+            assert float(a["p_value"]) == pytest.approx(float(b["p_value"]), rel=1e-9)
+            assert float(a["q_value"]) == pytest.approx(float(b["q_value"]), rel=1e-9)
+        assert float(a["score_mean"]) == pytest.approx(float(b["score_mean"]), abs=1e-3)
+    gap = [r for r in rows["fullconv"] if r["seq_id"] == "gap"][0]
+    assert (gap["n_windows"], gap["n_scored"]) == ("6", "5")
 
 
 # ------------------------------------------------------------------------------------------------- outputs
@@ -189,7 +239,8 @@ def raw_records(text: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("compressed_in, compressed_out", [(False, False), (True, True)])
-def test_fasta_out_holds_exactly_the_called_records_byte_for_byte(toy, tmp_path, compressed_in, compressed_out):
+def test_fasta_out_holds_exactly_the_called_records_byte_for_byte(toy, tmp_path, compressed_in, compressed_out,
+                                                                  scoring):
     rng = np.random.default_rng(5)
     parts = []
     for i, pattern in enumerate(["gggg", "aaaa", "ggg", "aa", "gggggg", "a"]):
@@ -210,7 +261,7 @@ def test_fasta_out_holds_exactly_the_called_records_byte_for_byte(toy, tmp_path,
     assert got == "".join(records[name] for name in called).encode()
 
 
-def test_the_manifest_names_the_model_the_input_and_the_counts(toy, tmp_path):
+def test_the_manifest_names_the_model_the_input_and_the_counts(toy, tmp_path, scoring):
     fasta = write_fasta(tmp_path / "in.fa", mixed_records(6))
     rows = predict(toy, fasta, tmp_path / "out.tsv", "--fdr", "0.05")
     manifest = json.loads((tmp_path / "out.tsv.json").read_text())
@@ -219,6 +270,7 @@ def test_the_manifest_names_the_model_the_input_and_the_counts(toy, tmp_path):
     assert manifest["input"] == {"path": str(fasta), "content_bytes": fasta.stat().st_size,
                                  "content_sha256": hashlib.sha256(fasta.read_bytes()).hexdigest()}  # fmt: skip
     assert manifest["options"]["fdr"] == 0.05 and manifest["options"]["min_length"] == 250
+    assert manifest["options"]["exact_windows"] == (scoring == "exact") and manifest["options"]["precision"] == "fp32"
     counts = manifest["counts"]
     assert counts["viral"] == sum(r["call"] == "viral" for r in rows)
     assert counts["viral"] + counts["non-viral"] + counts["no-call"] == counts["records"] == len(rows)
@@ -231,7 +283,7 @@ def test_the_manifest_names_the_model_the_input_and_the_counts(toy, tmp_path):
         "content_sha256"]
 
 
-def test_bedgraph_tiles_each_contig_with_window_probabilities(toy, tmp_path):
+def test_bedgraph_tiles_each_contig_with_window_probabilities(toy, tmp_path, scoring):
     records = {"long": blocks("agag", np.random.default_rng(7))[:1111], "short": "GC" * 140, "gap": "N" * 600}
     predict(toy, write_fasta(tmp_path / "in.fa", records), tmp_path / "out.tsv", "--bedgraph",
             str(tmp_path / "w.bedgraph"))  # fmt: skip
@@ -248,7 +300,7 @@ def test_bedgraph_tiles_each_contig_with_window_probabilities(toy, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------- old models
-def test_an_old_model_without_calibration_loads_with_a_one_line_warning(tmp_path, capsys):
+def test_an_old_model_without_calibration_loads_with_a_one_line_warning(tmp_path, capsys, scoring):
     old = save_toy(tmp_path / "old.pt", calibrated=False)
     fasta = write_fasta(tmp_path / "in.fa", {"a": blocks("gg", np.random.default_rng(8))})
     capsys.readouterr()
@@ -296,7 +348,7 @@ def test_calibrate_adds_a_calibration_to_an_old_model_and_never_overwrites_it(tm
     assert rows[0]["call"] in ("viral", "non-viral") and rows[0]["p_value"] != "NA"
 
 
-def test_a_calibration_without_a_both_strands_part_says_so(toy, tmp_path, capsys):
+def test_a_calibration_without_a_both_strands_part_says_so(toy, tmp_path, capsys, scoring):
     fasta = write_fasta(tmp_path / "in.fa", {"a": blocks("gg", np.random.default_rng(10))})
     capsys.readouterr()
     rows = predict(toy, fasta, tmp_path / "out.tsv", "--both-strands")

@@ -2,8 +2,12 @@
 
 One run measures, with warm-up excluded and the median of several repeats:
 
-* ``peak_gflops``: large square matrix multiplies, fp32 and bf16 (bf16 is measured even where the CPU has no
-  bf16 instructions, on small matrices because it is slow there; ``bf16_supported`` says which case this is).
+* ``peak_gflops``: the best of several matrix-multiply shapes (:data:`PEAK_SHAPES`: squares, and the im2col shapes
+  of the models' convolutions, so that no model can beat the "peak" by having friendlier shapes), fp32 and bf16
+  (bf16 is measured even where the CPU has no bf16 instructions, on small matrices because it is slow there;
+  ``bf16_supported`` says which case this is); ``peak_shapes`` has each shape's GFLOP/s, and ``theoretical_gflops``
+  the CPU's FMA rate from its flags and nominal frequency (:func:`resgenome.machine.theoretical_gflops`) with the
+  measured peak's fraction of it.
 * ``memory_gbps``: the best of a copy and a triad (``a = b + s c``) over arrays far larger than the caches,
   counting every byte read and written once.
 * ``models``: per model its analytic forward FLOPs (:mod:`resgenome.models.flops`), training and inference
@@ -14,14 +18,21 @@ One run measures, with warm-up excluded and the median of several repeats:
   the fraction of the measured bandwidth it implies.
 * ``predict``: ``predict_viral`` end to end (read FASTA, encode, window, one-hot, score, write TSV) on a random
   FASTA with a random-weight cpu-preset ResVG saved as a real checkpoint, in a child process that reports its own
-  peak RSS (``VmHWM``; see :func:`run_predict`).
+  peak RSS (``VmHWM``; see :func:`run_predict`): default settings at each input size, then at the largest size the
+  variants of :data:`PREDICT_VARIANTS` (stride 10, ``--exact-windows``, bf16), their time ratios, and the FLOP bound
+  (measured fp32 peak / FLOPs per base, :func:`flops_per_base`) with the fraction of it reached.
+  ``predict_mbp_per_s`` (top level) is the default run's speed.
 
 The JSON shape (MFU as a fraction)::
 
-    {"peak_gflops": {"fp32": x, "bf16": x}, "bf16_supported": bool, "memory_gbps": x,
+    {"peak_gflops": {"fp32": x, "bf16": x}, "peak_shapes": {...}, "theoretical_gflops": {"fp32": x, ...},
+     "bf16_supported": bool, "memory_gbps": x,
      "models": {"resvg-cpu": {"flops_per_sample": x, "train_samples_per_s": x, "infer_samples_per_s": x,
                               "train_mfu": x, "infer_mfu": x, "data_share": x, ...}, ...},
-     "bf16_training": {...}, "predict": {"bases_per_s": x, "peak_rss_mb": x, ...}, "machine": {...}}
+     "bf16_training": {...}, "predict_mbp_per_s": x,
+     "predict": {"bases_per_s": x, "peak_rss_mb": x, "stride10_time_ratio": x, "flop_bound_fraction": x,
+                 "variants": {...}, ...},
+     "machine": {"cpu": ..., "cpu_features": {"avx512f": bool, "avx512_bf16": bool, "amx_bf16": bool, ...}, ...}}
 """
 
 from __future__ import annotations
@@ -48,7 +59,7 @@ from .data.encoding import VIRAL_LENGTH, one_hot
 from .data.tables import FEATURES
 from .errors import ResgenomeError
 from .io import atomic_open, check_writable_dir
-from .machine import bf16_native, load_average, probe
+from .machine import bf16_native, cpu_features, load_average, probe, theoretical_gflops
 from .models import build_model, flops_per_sample
 from .models.flops import meta_forward
 from .predict import predict_viral
@@ -101,6 +112,15 @@ EXTRA_MODELS: dict[str, ModelBench] = {
 #: everything runs and measures nothing worth quoting.
 _QUICK_BATCH, _QUICK_STEPS, _QUICK_WARMUP = 2, 1, 0
 _PREDICT_PRESET = "cpu"  # predict is timed with the cpu-preset ResVG, as the goal is stated
+#: Matrix-multiply shapes ``(m, k, n)`` of the measured peak: squares, and the im2col shapes of the cpu-preset ResVG's
+#: widest convolutions (a batch of 256 windows x 297 positions, 64 channels x 11 taps, 32 filters) and of the
+#: paper-width one (1000 x 11 taps, 1000 filters), which the BLAS may run faster than any square.
+PEAK_SHAPES = ((1024, 1024, 1024), (2048, 2048, 2048), (3072, 3072, 3072), (4096, 4096, 4096),
+               (76032, 704, 32), (76032, 704, 64), (2376, 11000, 1000))  # fmt: skip
+_QUICK_SHAPES = ((512, 512, 512), (1024, 1024, 1024), (4096, 704, 32))
+_CUDA_SHAPES = ((4096, 4096, 4096), (8192, 8192, 8192), (76032, 704, 64), (2376, 11000, 1000))
+#: ``predict_viral`` settings timed beside the default one, at the largest input size (see :func:`bench_predict`).
+PREDICT_VARIANTS = {"stride10": {"stride": 10}, "exact": {"exact_windows": True}, "bf16": {"precision": "bf16"}}
 _BUDGET_S = 8.0  # seconds of timed repeats per measurement (see median_seconds); keeps the full run to minutes
 
 
@@ -137,16 +157,18 @@ def bf16_supported(device: torch.device) -> bool:
     return bf16_native(device)
 
 
-def matmul_gflops(dtype: torch.dtype, device: torch.device, sizes: tuple[int, ...], repeats: int) -> float:
-    """Best over ``sizes`` of the median GFLOP/s of an ``n x n @ n x n`` product (``2 n^3`` FLOP)."""
-    best = 0.0
-    for n in sizes:
-        a = torch.randn(n, n, device=device).to(dtype)
-        b = torch.randn(n, n, device=device).to(dtype)
-        c = torch.empty(n, n, device=device, dtype=dtype)
+def matmul_gflops(dtype: torch.dtype, device: torch.device, shapes: tuple[tuple[int, int, int], ...],
+                  repeats: int) -> tuple[float, dict[str, float]]:  # fmt: skip
+    """Best over ``shapes`` of the median GFLOP/s of an ``(m x k) @ (k x n)`` product (``2 m k n`` FLOP), and each
+    shape's GFLOP/s keyed ``"m x k x n"``."""
+    each = {}
+    for m, k, n in shapes:
+        a = torch.randn(m, k, device=device).to(dtype)
+        b = torch.randn(k, n, device=device).to(dtype)
+        c = torch.empty(m, n, device=device, dtype=dtype)
         seconds = median_seconds(lambda: torch.mm(a, b, out=c), repeats, 1, device)
-        best = max(best, 2 * n**3 / seconds / 1e9)
-    return best
+        each[f"{m} x {k} x {n}"] = 2 * m * k * n / seconds / 1e9
+    return max(each.values()), each
 
 
 def memory_gbps(device: torch.device, elements: int = _BANDWIDTH_ELEMENTS, repeats: int = 7) -> dict:
@@ -321,26 +343,29 @@ _PREDICT_CHILD = """
 import json, resource, sys, time
 from resgenome.predict import predict_viral
 start = time.perf_counter()
-stats = predict_viral(sys.argv[1], sys.argv[2], sys.argv[3], device=sys.argv[4], progress=False)
+stats = predict_viral(sys.argv[1], sys.argv[2], sys.argv[3], device=sys.argv[4], progress=False,
+                      **json.loads(sys.argv[5]))
 seconds = time.perf_counter() - start
 try:  # the high-water mark of this process's own memory since exec (Linux)
     with open("/proc/self/status") as status:
         peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 except (OSError, StopIteration):
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "bases": stats["bases"], "windows": stats["windows"], "peak_kb": peak_kb}))
+print(json.dumps({"seconds": seconds, "bases": stats["bases"], "windows": stats["windows"], "peak_kb": peak_kb,
+                  "method": stats["method"], "precision": stats["precision"], "warnings": stats["warnings"]}))
 """
 
 
-def run_predict(model_path: Path, fasta: Path, output: Path, device: torch.device) -> dict:
-    """Time ``predict_viral`` (default settings) in a child process, which reports its own peak RSS.
+def run_predict(model_path: Path, fasta: Path, output: Path, device: torch.device, **settings) -> dict:
+    """Time ``predict_viral`` (default settings, or ``settings``) in a child process, which reports its own peak RSS.
 
     ``seconds`` is the call itself (reading to writing); ``wall_s`` adds interpreter start-up and imports. The peak
     RSS is the child's ``VmHWM`` from ``/proc/self/status``, not ``ru_maxrss`` from ``wait4`` /
     ``RUSAGE_CHILDREN``: Linux carries the RSS of the forking parent (here the bench, over a GB) into the child's
     ``ru_maxrss`` when it execs, which once made a 5 Mbp run look like 1.2 GB.
     """
-    command = [sys.executable, "-c", _PREDICT_CHILD, str(model_path), str(fasta), str(output), device.type]
+    command = [sys.executable, "-c", _PREDICT_CHILD, str(model_path), str(fasta), str(output), device.type,
+               json.dumps(settings)]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -350,31 +375,72 @@ def run_predict(model_path: Path, fasta: Path, output: Path, device: torch.devic
     return {
         "input_mbp": result["bases"] / 1e6, "windows": result["windows"], "seconds": result["seconds"],
         "wall_s": wall, "bases_per_s": result["bases"] / result["seconds"], "peak_rss_mb": result["peak_kb"] / 1024,
+        "method": result["method"], "precision": result["precision"], "warnings": result["warnings"], **settings,
     }  # fmt: skip
 
 
-def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float | None = None) -> dict:
-    """``predict_viral`` at each input size (Mbp); the top-level numbers are those of the largest input.
+def flops_per_base(config: dict, stride: int, method: str) -> float:
+    """Forward FLOPs per input base of ``predict viral`` with the ResVG of ``config``.
 
-    ``infer_sps`` (windows/s of the cpu-preset ResVG from the model bench), when given, yields the compute bound:
-    at the default stride of 150 each base is scored twice, so bases/s <= windows/s x stride.
+    ``fullconv``: the network's cost per position of its trunk, the slope of the analytic FLOPs in the input length
+    (two lengths; the head's fixed cost cancels). ``exact``: a window's FLOPs per ``stride`` bases.
+    """
+    length = config["seq_length"]
+    if method == "exact":
+        return flops_per_sample("resvg", config) / stride
+    longer = flops_per_sample("resvg", {**config, "seq_length": 2 * length})
+    return (longer - flops_per_sample("resvg", config)) / length
+
+
+def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float | None = None,
+                  peak_fp32: float | None = None, variants: dict | None = None) -> dict:  # fmt: skip
+    """``predict_viral`` at each input size (Mbp), then each of ``variants`` (default :data:`PREDICT_VARIANTS`) at
+    the largest; the top-level numbers are those of the default settings at the largest input.
+
+    ``infer_sps`` (windows/s of the cpu-preset ResVG from the model bench), when given, yields the per-window path's
+    compute bound: at the default stride of 150 each base is scored twice, so bases/s <= windows/s x stride.
+    ``peak_fp32`` (GFLOP/s) yields each run's FLOP bound, peak / :func:`flops_per_base`, and the fraction of it
+    reached. The time ratios are per base, at the same input, measured minutes apart in one bench.
     """
     stride = inspect.signature(predict_viral).parameters["stride"].default
-    runs = []
+    config = get_task("viral").model_config("resvg", {"seq_length": VIRAL_LENGTH}, _PREDICT_PRESET)
+    variants = PREDICT_VARIANTS if variants is None else variants
+
+    def bound(run: dict) -> dict:
+        if peak_fp32:
+            per_base = flops_per_base(config, run.get("stride", stride), run["method"])
+            run["flops_per_base"], run["flop_bound_bases_per_s"] = per_base, peak_fp32 * 1e9 / per_base
+            run["flop_bound_fraction"] = run["bases_per_s"] / run["flop_bound_bases_per_s"]
+        return run
+
+    runs, timed = [], {}
     with tempfile.TemporaryDirectory(prefix="resgenome-bench-") as tmp:
         tmp = Path(tmp)
         model_path = write_random_resvg(tmp / "model.pt", _PREDICT_PRESET)
-        for mbp in sizes_mbp:
+        for mbp in sorted(sizes_mbp):
             fasta = tmp / f"random_{mbp:g}Mbp.fa"
             records = write_random_fasta(fasta, int(mbp * 1e6))
-            run = run_predict(model_path, fasta, tmp / "predictions.tsv", device)
-            runs.append({**run, "records": records})
+            runs.append(bound({**run_predict(model_path, fasta, tmp / "predictions.tsv", device), "records": records}))
+            if mbp == max(sizes_mbp):  # the variants at the largest size, right after its default run
+                timed = {name: bound(run_predict(model_path, fasta, tmp / "predictions.tsv", device, **settings))
+                         for name, settings in variants.items()}  # fmt: skip
             fasta.unlink()
-    top = max(runs, key=lambda r: r["input_mbp"])
+    return _predict_summary(runs[-1], runs, timed, stride, infer_sps)
+
+
+def _predict_summary(top: dict, runs: list[dict], timed: dict, stride: int, infer_sps: float | None) -> dict:
+    """bench.json's ``predict``: the default run at the largest input, the variants and their per-base time ratios."""
     result = {"bases_per_s": top["bases_per_s"], "peak_rss_mb": top["peak_rss_mb"], "model": "resvg-cpu",
-              "stride": stride, "runs": runs}  # fmt: skip
+              "stride": stride, "method": top["method"], "runs": runs, "variants": timed}  # fmt: skip
+    result.update({k: top[k] for k in ("flops_per_base", "flop_bound_bases_per_s", "flop_bound_fraction") if k in top})
+    if "stride10" in timed:
+        result["stride10_time_ratio"] = top["bases_per_s"] / timed["stride10"]["bases_per_s"]
+    if "exact" in timed:
+        result["exact_time_ratio"] = top["bases_per_s"] / timed["exact"]["bases_per_s"]
+    if "bf16" in timed:
+        result["bf16_speedup"] = timed["bf16"]["bases_per_s"] / top["bases_per_s"]
     if infer_sps:
-        result["compute_bound_bases_per_s"] = infer_sps * stride
+        result["compute_bound_bases_per_s"] = infer_sps * stride  # the per-window path's, at the default stride
     return result
 
 
@@ -421,10 +487,12 @@ def run_bench(
     check_writable_dir(Path(out).parent)  # fail (or create the folder) now, not after minutes of measuring
     started = time.perf_counter()
     info = machine_info(target)
-    say(f"bench on {info['cpu']}, {info['usable_cores']} cores, torch {info['torch']}, "
+    features = ", ".join(name for name, present in info["cpu_features"].items() if present) or "none of note"
+    say(f"bench on {info['cpu']} ({features}), {info['usable_cores']} cores, torch {info['torch']}, "
         f"{info['torch_threads']} threads, load {info['load_average_start']:.2f}")  # fmt: skip
 
-    peak_fp32, peak_bf16, native_bf16, bandwidth = _machine_limits(target, quick, say)
+    peaks, native_bf16, bandwidth = _machine_limits(target, quick, say, info["usable_cores"])
+    peak_fp32 = peaks["peak_gflops"]["fp32"]
     results = {}
     for name in names:
         row = bench_model(known[name], target, peak_fp32, bandwidth["best"], quick=quick)
@@ -436,16 +504,17 @@ def run_bench(
 
     predict_result = None
     if predict:
-        sizes_mbp = predict_mbp or ([0.02] if quick else [5.0])
-        predict_result = bench_predict(sizes_mbp, target, fp32_row["infer_samples_per_s"])
-        say(f"predict viral: {predict_result['bases_per_s'] / 1e6:.3f} Mbp/s, peak RSS "
-            f"{predict_result['peak_rss_mb']:.0f} MB")  # fmt: skip
+        variants = {k: v for k, v in PREDICT_VARIANTS.items() if native_bf16 or k != "bf16"}  # bf16 would be fp32
+        predict_result = bench_predict(predict_mbp or ([0.02] if quick else [5.0]), target,
+                                       fp32_row["infer_samples_per_s"], peak_fp32, variants)  # fmt: skip
+        say(_predict_line(predict_result))
     load = load_average()
     info.update({"load_average_end": load[0] if load else None, "bench_seconds": time.perf_counter() - started,
                  "quick": quick, "malloc_tuned": tuned})  # tune_allocator: large freed blocks stay in the heap
     result = {
-        "peak_gflops": {"fp32": peak_fp32, "bf16": peak_bf16}, "bf16_supported": native_bf16,
+        **peaks, "bf16_supported": native_bf16,
         "memory_gbps": bandwidth["best"], "memory": bandwidth, "models": results, "bf16_training": bf16_training,
+        "predict_mbp_per_s": predict_result["bases_per_s"] / 1e6 if predict_result else None,
         "predict": predict_result, "machine": info,
     }  # fmt: skip
     with atomic_open(out, "w") as handle:
@@ -454,21 +523,37 @@ def run_bench(
     return result
 
 
-def _machine_limits(target: torch.device, quick: bool, say) -> tuple[float, float, bool, dict]:
-    """(fp32 peak GFLOP/s, bf16 peak GFLOP/s, native bf16?, memory bandwidth) of ``target``."""
+def _machine_limits(target: torch.device, quick: bool, say, cores: int) -> tuple[dict, bool, dict]:
+    """(``peak_gflops``, ``peak_shapes`` and ``theoretical_gflops`` of bench.json; native bf16?; memory bandwidth)."""
     cuda = target.type == "cuda"
-    sizes = (512, 1024) if quick else ((4096, 8192) if cuda else (1024, 2048, 3072))
+    shapes = _QUICK_SHAPES if quick else (_CUDA_SHAPES if cuda else PEAK_SHAPES)
     repeats = 2 if quick else 5
-    peak_fp32 = matmul_gflops(torch.float32, target, sizes, repeats)
+    peak_fp32, shapes_fp32 = matmul_gflops(torch.float32, target, shapes, repeats)
     native_bf16 = bf16_supported(target)
     # without native bf16 a 2048^3 product takes a minute: measure the (slow) software path on a small matrix
-    slow_sizes = (256,) if quick else (512,)
-    peak_bf16 = matmul_gflops(torch.bfloat16, target, sizes if native_bf16 else slow_sizes, repeats)
-    say(f"matmul peak: fp32 {peak_fp32:.1f} GFLOP/s, bf16 {peak_bf16:.1f} GFLOP/s "
+    slow_shapes = ((256, 256, 256),) if quick else ((512, 512, 512),)
+    peak_bf16, shapes_bf16 = matmul_gflops(torch.bfloat16, target, shapes if native_bf16 else slow_shapes, repeats)
+    say(f"matmul peak (best of {len(shapes)} shapes): fp32 {peak_fp32:.1f} GFLOP/s, bf16 {peak_bf16:.1f} GFLOP/s "
         f"({'native' if native_bf16 else 'no native bf16 on this device'})")  # fmt: skip
+    measured = {"fp32": peak_fp32, "bf16": peak_bf16}
+    theory = theoretical_gflops(cpu_features(), cores) if not cuda else {"fp32": None, "bf16": None, "how": "GPU"}
+    theory.update({f"measured_fraction_{k}": measured[k] / theory[k] if theory[k] else None for k in measured})
+    if theory["fp32"]:
+        say(f"theoretical FMA rate: fp32 {theory['fp32']:.0f} GFLOP/s (the measured peak is "
+            f"{theory['measured_fraction_fp32']:.2f} of it), bf16 {theory['bf16']:.0f}; {theory['how']}")  # fmt: skip
     bandwidth = memory_gbps(target, elements=(1 << 22) if quick else _BANDWIDTH_ELEMENTS, repeats=repeats)
     say(f"memory bandwidth: copy {bandwidth['copy']:.1f} GB/s, triad {bandwidth['triad']:.1f} GB/s")
-    return peak_fp32, peak_bf16, native_bf16, bandwidth
+    peaks = {"peak_gflops": measured, "peak_shapes": {"fp32": shapes_fp32, "bf16": shapes_bf16},
+             "theoretical_gflops": theory}  # fmt: skip
+    return peaks, native_bf16, bandwidth
+
+
+def _predict_line(r: dict) -> str:
+    """One line on the predict runs, for the log."""
+    bf16 = f"; bf16 runs {r['bf16_speedup']:.2f}x faster" if "bf16_speedup" in r else "; bf16 not timed (not native)"
+    return (f"predict viral ({r['method']}, stride {r['stride']}): {r['bases_per_s'] / 1e6:.3f} Mbp/s "
+            f"({r['flop_bound_fraction']:.2f} of its FLOP bound), peak RSS {r['peak_rss_mb']:.0f} MB; per base, "
+            f"stride 10 costs {r['stride10_time_ratio']:.2f}x and --exact-windows {r['exact_time_ratio']:.2f}x{bf16}")
 
 
 def _bf16_training(results: dict, target: torch.device, peak_fp32: float, bandwidth: float, native_bf16: bool,
@@ -508,6 +593,6 @@ def markdown_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["MODELS", "EXTRA_MODELS", "run_bench", "bench_model", "bench_predict", "activation_bytes",
-           "matmul_gflops", "memory_gbps", "bf16_supported", "write_random_fasta", "write_random_resvg",
-           "markdown_table"]  # fmt: skip
+__all__ = ["MODELS", "EXTRA_MODELS", "PEAK_SHAPES", "PREDICT_VARIANTS", "run_bench", "bench_model", "bench_predict",
+           "flops_per_base", "activation_bytes", "matmul_gflops", "memory_gbps", "bf16_supported",
+           "write_random_fasta", "write_random_resvg", "markdown_table"]  # fmt: skip

@@ -326,6 +326,11 @@ def predict_superenhancer(model: str | None, input_path: Path, output: Path) -> 
                    " only N is not skipped: it gets no-call).")  # fmt: skip
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               callback=_cuda_present)  # fmt: skip
+@click.option("--exact-windows", is_flag=True,
+              help="Score each window on its own, zero-padded at its edges (the slower path; ResVG otherwise runs "
+                   "once per base and windows away from contig ends see their neighbouring bases).")  # fmt: skip
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16 where the CPU/GPU has it natively (AVX512-BF16 or AMX); fp32 with a warning elsewhere.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict_viral(model: str | None, input_path: Path, output: Path, device: str, quiet: bool, **kw) -> None:
     """Score and call contigs: TSV with p_value, q_value, call (viral / non-viral / no-call) and reason; OUTPUT.json
@@ -335,6 +340,8 @@ def predict_viral(model: str | None, input_path: Path, output: Path, device: str
     stats = run_prediction(_trained_model(model, "viral"), input_path, output,
                            device=None if device == "auto" else device,
                            progress=not quiet, **kw)  # fmt: skip
+    for line in stats["warnings"]:
+        _echo(f"warning: {line}")
     skipped = f"; skipped {stats['skipped']} invalid records (see {output}.skipped.tsv)" if kw["skip_invalid"] else ""
     calls = "" if kw["per_window"] else (f", {stats['viral']} viral, {stats['non-viral']} non-viral, "
                                          f"{stats['no-call']} no-call")  # fmt: skip

@@ -218,6 +218,23 @@ class Input:
             self.read(len(_BOM))
         return io.TextIOWrapper(io.BufferedReader(self._content), encoding=encoding, newline="")
 
+    def size(self) -> int | None:
+        """Bytes of the file as stored (compressed for a compressed input), or None for a pipe or a terminal: the
+        total of a progress bar."""
+        try:
+            info = os.fstat(self._raw.fileno())
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            return None
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+    def position(self) -> int | None:
+        """Bytes of the file as stored read so far (ahead of the content read, by the decoders' buffers), or None
+        where a stream cannot tell (a pipe)."""
+        try:
+            return self._raw.tell()
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            return None
+
     def digest(self) -> tuple[int, str]:
         """``(size, sha256 hex)`` of the whole content (decompressed), reading what is left of it.
 

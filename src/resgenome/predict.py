@@ -16,9 +16,11 @@ since an illegal character late in the record must drop them all. Every row carr
 (``-`` = standard input, any compression :mod:`resgenome.io` reads).
 
 One run is a :class:`ViralPrediction`: it reads pieces, hands each record's bases to a scoring path and writes the
-rows of the records the path reports complete. The path used today, :class:`PerWindowScoring`, scores every
-window by itself through the :class:`~resgenome.predictor.Predictor`; another path (e.g. one computing all the
-windows of a piece at once) plugs in beside it with the same methods.
+rows of the records the path reports complete. Two paths: for a ResVG by default,
+:class:`~resgenome.fullconv_scoring.FullConvScoring` runs the network's trunk once along each record and takes the
+windows away from its ends from there (the stride then costs nothing; windows near the ends keep their own score);
+with ``exact_windows``, and for every other model, :class:`PerWindowScoring` scores every window by itself through
+the :class:`~resgenome.predictor.Predictor`.
 
 A shard part starts with a shard line — ``#resgenome-shard``, ``i/n``, the input's size and sha256 (of its content,
 decompressed, hashed as it is read), the model file's sha256 and the settings that change the rows, the calls' among them — and
@@ -51,8 +53,11 @@ from .data import readers
 from .data.encoding import WindowCutter, reverse_complement
 from .data.readers import RecordPiece
 from .errors import ResgenomeError
+from .fullconv_scoring import FullConvScoring
 from .io import Input, check_paths, is_stdio, open_input, open_output
-from .predictor import Predictor
+from .machine import bf16_native
+from .models.fullconv import PRECISIONS
+from .predictor import Predictor, pick_device
 from .runtime import tune_allocator
 from .viral_calls import (
     CONTIG_COLUMNS,
@@ -107,14 +112,16 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return i, n
 
 
-def _pieces(path: Input, select: Callable[[int], bool], skip_invalid: bool) -> Iterator[RecordPiece]:
+def _pieces(path: Input, select: Callable[[int], bool], skip_invalid: bool,
+            on_read: Callable[[int], None] | None = None) -> Iterator[RecordPiece]:  # fmt: skip
     """The records ``select`` accepts, as pieces in input order (see :func:`~resgenome.data.readers.iter_fasta_pieces`).
 
     Records of other shards are passed over unchecked: each record's problems are reported by the shard owning it.
     A ViraMiner CSV is read whole and each row is one piece.
     """
     if readers.is_fasta(path):
-        yield from readers.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid)
+        yield from readers.iter_fasta_pieces(path, _PIECE_BASES, select=select, skip_invalid=skip_invalid,
+                                             on_read=on_read)  # fmt: skip
         return
     table = readers.read_viral_csv(path, length=None)
     for index, seq_id in enumerate(table.ids):
@@ -178,11 +185,7 @@ class _Batcher:
             # windows of one record are contiguous in the batch: aggregate per run of equal owners
             bounds = [0] + [i for i in range(1, n) if self.owner[i] is not self.owner[i - 1]] + [n]
             for lo, hi in zip(bounds[:-1], bounds[1:]):
-                record = self.owner[lo]
-                record.scored += hi - lo
-                probabilities = self.evidence.tally(record.tally, raw[lo:hi])
-                if self.on_windows is not None:
-                    self.on_windows(record, self.starts[lo:hi], probabilities)
+                credit(self.owner[lo], self.starts[lo:hi], raw[lo:hi], self.evidence, self.on_windows)
             self.owner = []
         yield from self.ready()
 
@@ -190,6 +193,17 @@ class _Batcher:
         """The records, in input order, whose windows are all known (``n_windows`` set) and scored."""
         while self.pending and self.pending[0].scored == self.pending[0].n_windows:
             yield self.pending.popleft()
+
+
+def credit(record: _Record, starts: np.ndarray, raw: np.ndarray, evidence: WindowEvidence,
+           on_windows: Callable[[_Record, np.ndarray, np.ndarray], None] | None) -> None:  # fmt: skip
+    """The one aggregation of both scoring paths: windows of ``record`` (in start order, ``starts`` (W,)) with raw
+    log-odds ``raw`` (W,), NaN where not scored (too much N), are counted, tallied by ``evidence`` and passed on to
+    ``on_windows`` as calibrated probabilities."""
+    record.scored += len(raw)
+    probabilities = evidence.tally(record.tally, raw)
+    if on_windows is not None:
+        on_windows(record, starts, probabilities)
 
 
 class PerWindowScoring:
@@ -256,7 +270,7 @@ class ViralPrediction:
     def __init__(self, predictor: Predictor, input_path: str | os.PathLike, output: Path, *, stride: int,
                  per_window: bool, both_strands: bool, shard: tuple[int, int] | None, skip_invalid: bool,
                  progress: bool, shard_line: "_ShardLine | None" = None, options: CallOptions | None = None,
-                 outputs: RunOutputs | None = None):  # fmt: skip
+                 outputs: RunOutputs | None = None, exact_windows: bool = False):  # fmt: skip
         self.predictor, self.path, self.output = predictor, input_path, output
         self.name = str(input_path)  # the input's name in messages, once it is open
         self.shard_line = shard_line
@@ -264,12 +278,21 @@ class ViralPrediction:
         self.per_window, self.both_strands, self.skip_invalid = per_window, both_strands, skip_invalid
         self.shard, self.progress, self.stride = shard, progress, stride
         self.options, self.outputs = options or CallOptions(), outputs or RunOutputs()
-        self.stats = {"records": 0, "windows": 0, "scored_windows": 0, "viral_windows": 0, "skipped": 0, "bases": 0,
-                      "output": str(output)}  # fmt: skip
         self.evidence = WindowEvidence(predictor.calibration, predictor.threshold, both_strands)
         self.table = ContigTable(self.evidence, self.options, stride=stride, window=self.window)
-        self.scoring = PerWindowScoring(self.score, self.window, stride, predictor.batch_size, self.evidence,
-                                        self.options.max_n_fraction, self.write_windows)  # fmt: skip
+        scanner = None if exact_windows else predictor.scanner()
+        if scanner is None:
+            self.scoring = PerWindowScoring(self.score, self.window, stride, predictor.batch_size, self.evidence,
+                                            self.options.max_n_fraction, self.write_windows)  # fmt: skip
+        else:
+            # the same raw log-odds, N rule and tally as the per-window path: only where the scores come from differs
+            self.scoring = FullConvScoring(scanner, self.score, stride=stride, batch_size=predictor.batch_size,
+                                           both_strands=both_strands, max_n_fraction=self.options.max_n_fraction,
+                                           on_scores=lambda r, starts, raw: credit(r, starts, raw, self.evidence,
+                                                                                   self.write_windows))  # fmt: skip
+        self.stats = {"records": 0, "windows": 0, "scored_windows": 0, "viral_windows": 0, "skipped": 0, "bases": 0,
+                      "output": str(output), "method": "exact" if scanner is None else "fullconv",
+                      "precision": predictor.precision, "warnings": []}  # fmt: skip
         self.out = self.skipped = self.spool = self.graph = None
         self.started = time.perf_counter()
 
@@ -289,13 +312,13 @@ class ViralPrediction:
             source = stack.enter_context(open_input(self.path, _INPUT_EXPECTED, digest=digest))
             self.name = source.name
             self._open_outputs(stack)
-            bar = stack.enter_context(_progress(self.progress))
+            bar = stack.enter_context(_Progress(self.progress, source.size()))
             record: _Record | None = None
-            for piece in _pieces(source, mine, self.skip_invalid):
+            for piece in _pieces(source, mine, self.skip_invalid, bar.read):
                 if record is None or piece.index != record.index:
                     record = _Record(piece.index, piece.record)
                     self.scoring.start(record)
-                bar.update(len(piece.codes))
+                bar.bases(len(piece.codes))
                 self.add_piece(record, piece)
             self.write_records(self.scoring.flush())
             self._finish(source)
@@ -338,7 +361,8 @@ class ViralPrediction:
                        "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
                        "skip_invalid": self.skip_invalid, "fdr": self.options.fdr,
                        "min_length": self.options.min_length, "max_n_fraction": self.options.max_n_fraction,
-                       "fasta_out": _str(self.outputs.fasta), "bedgraph": _str(self.outputs.bedgraph)}  # fmt: skip
+                       "fasta_out": _str(self.outputs.fasta), "bedgraph": _str(self.outputs.bedgraph),
+                       "exact_windows": self.stats["method"] == "exact", "precision": self.predictor.precision}  # fmt: skip
             outputs = {"table": str(self.output), "fasta": options["fasta_out"], "bedgraph": options["bedgraph"],
                        "skipped": str(self.output) + ".skipped.tsv" if self.skip_invalid else None}  # fmt: skip
             rule = None if self.per_window else self.table.rule()
@@ -422,6 +446,8 @@ def predict_viral(
     fasta_out: str | os.PathLike | None = None,
     bedgraph: str | os.PathLike | None = None,
     manifest: bool = True,
+    exact_windows: bool = False,
+    precision: str = "fp32",
 ) -> dict:
     """Score and call every contig of a FASTA / FASTA.gz / ViraMiner CSV with a saved viral model; write a TSV.
 
@@ -455,9 +481,15 @@ def predict_viral(
     manifest : write ``OUTPUT.json`` (version, model sha256, input size and sha256, options, counts, wall time);
         not for an output to standard output.
 
+    exact_windows : score every window on its own, zero-padded at its edges, as the model was trained. Otherwise a
+        ResVG runs its trunk once per base and scores the windows away from a record's ends from it (faster, and
+        the stride costs nothing; see :mod:`resgenome.fullconv_scoring`). Other models always score per window.
+    precision : ``fp32`` or ``bf16`` (neural models); without native bf16 on the device, fp32 and a warning.
+
     Returns
     -------
-    dict with records, windows, scored_windows, viral_windows, skipped, bases, the count of each call, output.
+    dict with records, windows, scored_windows, viral_windows, skipped, bases, the count of each call, output, method
+    (``fullconv`` or ``exact``), precision and warnings (lines for the user).
     """
     options = CallOptions(fdr, min_length, max_n_fraction)
     options.check()
@@ -479,10 +511,16 @@ def predict_viral(
     if shard and fdr is not None and fasta_out is not None:
         raise ResgenomeError("--fasta-out with --shard and --fdr: q-values need the whole run; merge the parts with"
                              " merge-predictions and call at the FDR there")  # fmt: skip
+    if precision not in PRECISIONS:
+        raise ResgenomeError(f"--precision {precision}: choose {' or '.join(PRECISIONS)}")
+    target, warnings = model.device if isinstance(model, Predictor) else pick_device(device or "auto"), []
+    if precision == "bf16" and not bf16_native(target):
+        warnings.append(f"--precision bf16: this {target.type} has no native bf16 (AVX512-BF16 or AMX); scored in fp32")
+        precision = "fp32"
     if isinstance(model, Predictor):
-        predictor = _viral_at_batch_size(model, batch_size)
+        predictor = _viral_at(model, batch_size, precision)
     else:
-        predictor = Predictor.load(model, task="viral", device=device or "auto", batch_size=batch_size)
+        predictor = Predictor.load(model, task="viral", device=target, batch_size=batch_size, precision=precision)
     warn_if_uncalibrated(predictor.calibration, predictor.source, both_strands)
     if not 1 <= stride <= predictor.window:
         raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
@@ -497,7 +535,8 @@ def predict_viral(
                                  " input is read: give --output a file name")  # fmt: skip
         settings = (f"window={predictor.window},stride={stride},per_window={int(per_window)},"
                     f"both_strands={int(both_strands)},skip_invalid={int(skip_invalid)},fdr={fdr},"
-                    f"min_length={min_length},max_n_fraction={max_n_fraction}")  # fmt: skip
+                    f"min_length={min_length},max_n_fraction={max_n_fraction},"
+                    f"exact_windows={int(exact_windows)},precision={precision}")  # fmt: skip
         shard_line = _ShardLine(shard, model_sha256, settings)
     info = {"name": predictor.model_name, "kind": predictor.kind, "training": predictor.metadata,
             "source": predictor.source}  # fmt: skip
@@ -505,7 +544,9 @@ def predict_viral(
                          Manifest(model_file, model_sha256, info) if manifest_path else None)  # fmt: skip
     run = ViralPrediction(predictor, input_path, Path(output), stride=stride, per_window=per_window,
                           both_strands=both_strands, shard=shard, skip_invalid=skip_invalid, progress=progress,
-                          shard_line=shard_line, options=options, outputs=outputs)  # fmt: skip
+                          shard_line=shard_line, options=options, outputs=outputs,
+                          exact_windows=exact_windows)  # fmt: skip
+    run.stats["warnings"] += warnings
     return run.run()
 
 
@@ -568,17 +609,18 @@ class _ShardLine:
         os.pwrite(handle.fileno(), self.text(size, sha256).encode("ascii"), 0)
 
 
-def _viral_at_batch_size(predictor: Predictor, batch_size: int) -> Predictor:
-    """The loaded ``predictor`` scoring ``batch_size`` windows per pass (a shallow copy sharing its model when the
-    size differs: scores depend in the last bits on batching, so a run scores as ``predict viral`` would)."""
+def _viral_at(predictor: Predictor, batch_size: int, precision: str) -> Predictor:
+    """The loaded ``predictor`` scoring ``batch_size`` windows per pass in ``precision`` (a shallow copy sharing its
+    model when either differs: scores depend in the last bits on batching, so a run scores as ``predict viral``
+    would)."""
     if predictor.task != "viral":
         raise ResgenomeError(
             f"{predictor.source}: this is a {predictor.task} model; predicting contigs needs a viral model"
         )
-    if predictor.batch_size == batch_size:
+    if (predictor.batch_size, predictor.precision) == (batch_size, precision):
         return predictor
     resized = copy.copy(predictor)
-    resized.batch_size = batch_size
+    resized.batch_size, resized.precision = batch_size, precision
     return resized
 
 
@@ -591,22 +633,34 @@ def _drain(spool, out) -> None:
     spool.truncate()
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
+class _Progress:
+    """A progress bar over the bytes of the input, so that its ETA holds for plain and compressed input alike, with the
+    bases read and bases per second beside it. Without a known size (a pipe) it counts bytes without an ETA. Drawn
+    only on a terminal (logs and tests stay clean)."""
 
-    def __enter__(self):
+    def __init__(self, enabled: bool, total: int | None):
+        self.bar, self.n_bases = None, 0
+        if enabled:
+            self.bar = tqdm(desc="scoring", total=total, unit="B", unit_scale=True, disable=None, dynamic_ncols=True,
+                            leave=False)  # fmt: skip
+
+    def read(self, offset: int) -> None:
+        """Bytes of the input read so far."""
+        if self.bar is not None:
+            self.bar.update(offset - self.bar.n)
+
+    def bases(self, n: int) -> None:
+        self.n_bases += n
+        if self.bar is not None and not self.bar.disable:
+            rate = self.n_bases / max(self.bar.format_dict["elapsed"], 1e-9)
+            self.bar.set_postfix_str(f"{self.n_bases / 1e6:.1f} Mbp, {rate / 1e6:.2f} Mbp/s", refresh=False)
+
+    def __enter__(self) -> "_Progress":
         return self
 
     def __exit__(self, *exc) -> None:
-        pass
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return _NoBar()
-    # disable=None: drawn only on a terminal, so logs and tests stay clean
-    return tqdm(desc="scoring", unit="bp", unit_scale=True, disable=None, dynamic_ncols=True, leave=False)
+        if self.bar is not None:
+            self.bar.close()
 
 
 # ------------------------------------------------------------------------------------------------- merging

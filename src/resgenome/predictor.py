@@ -33,6 +33,7 @@ from .data.arrays import Transform
 from .data.encoding import encode, reverse_complement
 from .errors import CheckpointError, ResgenomeError
 from .models import build_model, classical
+from .models.fullconv import WindowScanner, fully_convolutional
 from .tasks import TASKS, Task, get_task
 
 
@@ -178,17 +179,19 @@ class Predictor:
     # ------------------------------------------------------------------------------------------ building
     @classmethod
     def load(cls, path: str | os.PathLike, *, task: str | None = None, device: str | torch.device | None = "auto",
-             batch_size: int = DEFAULT_BATCH_SIZE, source: str | None = None) -> "Predictor":  # fmt: skip
+             batch_size: int = DEFAULT_BATCH_SIZE, precision: str = "fp32",
+             source: str | None = None) -> "Predictor":  # fmt: skip
         """Load ``DIR/model.pt`` (or ``DIR``); ``task`` refuses a model of the other task with a one-line error.
 
         ``source`` names the model in messages (default: ``path``; a packaged model is ``resgenome:NAME``).
         """
         return cls.from_payload(load_checkpoint(path, task=task), device=device, batch_size=batch_size,
-                                source=source or str(path))  # fmt: skip
+                                precision=precision, source=source or str(path))  # fmt: skip
 
     @classmethod
     def from_payload(cls, payload: dict, *, device: str | torch.device | None = "auto",
-                     batch_size: int = DEFAULT_BATCH_SIZE, source: str = "<checkpoint>") -> "Predictor":  # fmt: skip
+                     batch_size: int = DEFAULT_BATCH_SIZE, precision: str = "fp32",
+                     source: str = "<checkpoint>") -> "Predictor":  # fmt: skip
         """From a checkpoint dictionary (as :func:`~resgenome.checkpoint.load_checkpoint` returns it)."""
         if payload.get("task") not in TASKS:
             raise CheckpointError(f"{source}: a model of the task {payload.get('task')!r}, which this resgenome does "
@@ -206,7 +209,7 @@ class Predictor:
         return cls(payload["task"], spec["name"], model, payload["preprocessing"], config=spec.get("config"),
                    threshold=payload.get("threshold"), metadata=payload.get("training"),
                    calibration=payload.get("calibration"), device=device, batch_size=batch_size,
-                   source=source)  # fmt: skip
+                   precision=precision, source=source)  # fmt: skip
 
     def payload(self) -> dict:
         """The checkpoint dictionary of this model (plain values and tensors): the one place it is assembled."""
@@ -314,6 +317,18 @@ class Predictor:
                                  f"{self.window} bp (use predict_viral for sequences of any length)")  # fmt: skip
         array = np.stack(codes) if codes else np.empty((0, self.window or 0), dtype=np.uint8)
         return self.score_windows(array, both_strands=both_strands)
+
+    def scanner(self) -> WindowScanner | None:
+        """The network as a scorer of every window of long pieces from one pass of its trunk per base
+        (:mod:`resgenome.models.fullconv`), on this predictor's device and in its precision; None for a model that is
+        not fully convolutional up to its pooling (ViraMiner, the classical models).
+
+        Its window scores are the network's own only for windows that see no sequence beyond their ends; see
+        :mod:`resgenome.fullconv_scoring` for how ``predict viral`` uses it.
+        """
+        if self.kind != "neural" or not fully_convolutional(self.model):
+            return None
+        return WindowScanner(self.model, self.window, precision=self.precision, device=self.device)
 
     def _logits(self, array: np.ndarray) -> torch.Tensor:
         X, transform = self._task.neural_tensor(array)

@@ -318,6 +318,7 @@ def iter_fasta_pieces(
     *,
     select: Callable[[int], bool] | None = None,
     skip_invalid: bool = False,
+    on_read: Callable[[int], None] | None = None,
 ) -> Iterator[RecordPiece]:
     """Stream a FASTA file as bounded pieces of codes, so that a record of any length needs a few MB of memory.
 
@@ -336,6 +337,9 @@ def iter_fasta_pieces(
         False: an illegal character or a header without sequence raises at once. True: the record instead ends
         with a piece carrying the ``error`` (and no codes), and reading goes on with the next record. Problems of
         the whole file (not FASTA, binary, duplicated id, corrupt gzip) always raise.
+    on_read : callable or None
+        Called after each block read with the bytes of the file read so far (compressed bytes for compressed input;
+        never for a pipe, whose position is unknown), for a progress bar whose total is the file's size.
 
     Yields
     ------
@@ -350,11 +354,12 @@ def iter_fasta_pieces(
     if piece_bases < 1:
         raise ValueError(f"piece_bases must be a positive integer, got {piece_bases}")
     source, name = _check_fasta_path(path)
-    return _fasta_pieces(source, name, piece_bases, select or (lambda index: True), skip_invalid)
+    return _fasta_pieces(source, name, piece_bases, select or (lambda index: True), skip_invalid, on_read)
 
 
 def _fasta_pieces(
-    path: Input, name: str, piece_bases: int, select: Callable[[int], bool], skip_invalid: bool
+    path: Input, name: str, piece_bases: int, select: Callable[[int], bool], skip_invalid: bool,
+    on_read: Callable[[int], None] | None = None,
 ) -> Iterator[RecordPiece]:
     index = 0
     wanted = select(index)
@@ -363,7 +368,7 @@ def _fasta_pieces(
     pending = np.empty(0, dtype=np.uint8)
     start = 0
     invalid = False
-    for record, header_line, segment, line in _fasta_segments(path, name):
+    for record, header_line, segment, line in _fasta_segments(path, name, on_read):
         if segment is None:  # end of the record
             if wanted and not invalid:
                 if start + len(pending) == 0:
@@ -402,13 +407,14 @@ def _check_fasta_path(path: str | os.PathLike | Input) -> tuple[Input, str]:
 
 # One function of ~65 lines on purpose: a byte-level state machine (in a header or not, at a line start or not, the
 # current record and line) whose state lives in its locals; spread over helpers it would be passed back and forth.
-def _fasta_segments(path: Input, name: str) -> Iterator[tuple[str, int, bytes | None, int]]:
+def _fasta_segments(path: Input, name: str, on_read: Callable[[int], None] | None = None
+                    ) -> Iterator[tuple[str, int, bytes | None, int]]:  # fmt: skip
     """The parse shared by the FASTA readers: ``(id, header line, segment, line)`` in file order.
 
     A segment is raw sequence text of the record (line breaks included, possibly only whitespace) starting at
     ``line``, at most one read block long; segment None ends the record. The structure of the file is checked here
     (preamble, headers, unique ids, NUL bytes, gzip integrity); what the sequence characters mean is left to the
-    caller.
+    caller. ``on_read(bytes of the file read so far)`` is called after each block whose position is known.
     """
     first_line: dict[str, int] = {}  # id -> header line, for duplicate reports
     record: str | None = None  # id of the record being read
@@ -423,6 +429,8 @@ def _fasta_segments(path: Input, name: str) -> Iterator[tuple[str, int, bytes | 
         while True:
             where = f" near line {line}" + (f" in record {record!r}" if record is not None else "")
             block = _read(handle, _BLOCK, name, where)
+            if on_read is not None and (position := handle.position()) is not None:
+                on_read(position)
             if not block:
                 break
             if first_block:
