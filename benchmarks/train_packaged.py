@@ -427,13 +427,16 @@ score is {p.mean():.4f} against a positive rate of {y.mean():.4f}; Brier score {
 calibration with `resgenome calibrate` (viral contigs get no call without one)."""
     window = Calibration.from_state(carried["window"])
     calibrated = window.proba(log_odds_from_proba(p))  # test_scores.csv holds the model's own probabilities
+    before, after = expected_calibration_error(y, p), expected_calibration_error(y, calibrated)
+    verdict = ("better calibrated" if after < before else
+               "worse calibrated than the model's own scores: the test groups are unlike the validation groups")
+    method = {"platt": "Platt", "temperature": "temperature", "isotonic": "isotonic"}.get(window.method, window.method)
     text = f"""## Calibration
 
-Window scores are calibrated by {window.method} scaling stored in model.pt, fitted on the validation groups
-({window.n_fit:,} rows, {window.n_positive} positive). On the test rows the mean calibrated probability is
-{calibrated.mean():.4f} against a positive rate of {y.mean():.4f}; Brier score {brier_score_loss(y, p):.4f} before,
-{brier_score_loss(y, calibrated):.4f} after; expected calibration error {expected_calibration_error(y, p):.4f} before,
-{expected_calibration_error(y, calibrated):.4f} after. A sample unlike the validation groups keeps neither figure."""
+Window scores are calibrated by {method} scaling stored in model.pt, fitted on the validation groups ({window.n_fit:,}
+rows, {window.n_positive} positive). On the test rows: mean calibrated probability {calibrated.mean():.4f} against a
+positive rate of {y.mean():.4f}; Brier score {brier_score_loss(y, p):.4f} before, {brier_score_loss(y, calibrated):.4f}
+after; expected calibration error {before:.4f} before, {after:.4f} after ({verdict})."""
     if f["recipe"].task == "viral":
         null = ContigNull.from_state(carried["contig_null"])
         fpr = float(np.mean(p[y == 0] >= threshold))

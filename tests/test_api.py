@@ -166,7 +166,8 @@ def test_import_is_light_and_exports_the_api():
 
 @pytest.mark.slow
 def test_one_liner_prints_a_one_row_dataframe():
-    code = "import resgenome as rg; m = rg.load('resvg'); print(m.predict(['ACGT' * 75]))"
+    code = ("import pandas as pd, resgenome as rg; pd.set_option('display.width', 400); "
+            "pd.set_option('display.max_columns', None); m = rg.load('resvg'); print(m.predict(['ACGT' * 75]))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=300)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()

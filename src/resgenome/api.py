@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from . import pretrained
@@ -337,8 +338,15 @@ class _input_named:
 
 
 def _read_tsv(path: Path, text_column: str) -> pd.DataFrame:
-    """A TSV written by resgenome, with ids kept as text (no 'NA' -> NaN, no '1' -> 1)."""
-    return pd.read_csv(path, sep="\t", dtype={text_column: str}, keep_default_na=False, na_filter=False)
+    """A TSV written by resgenome, with ids kept as text (no 'NA' -> NaN, no '1' -> 1) and every other column's
+    'NA' (a p-value or score that does not exist, e.g. for a no-call) read as NaN."""
+    frame = pd.read_csv(path, sep="\t", dtype={text_column: str}, keep_default_na=False, na_filter=False)
+    for column in frame.columns:
+        if column != text_column and not pd.api.types.is_numeric_dtype(frame[column]):
+            as_number = pd.to_numeric(frame[column].replace("NA", np.nan), errors="coerce")
+            if as_number.notna().sum() == (frame[column] != "NA").sum():  # numbers and NA only: a numeric column
+                frame[column] = as_number
+    return frame
 
 
 __all__ = ["Model", "load", "train", "evaluate"]
