@@ -5,12 +5,13 @@ sequence; windows of consecutive records fill one batch. Windows with too much N
 calibrated probabilities, and a contig gets a p-value, a q-value and a call (:mod:`resgenome.viral_calls`,
 :mod:`resgenome.calls`). Because q-values need every p-value of the run, contig rows wait in a temporary file and the
 table is written after the last record; the FASTA of called contigs is copied from the input in a second pass (so
-``--fasta-out`` needs an input file, not a stream). Memory stays flat whatever the file or record size: a FASTA record is read in pieces of
-:data:`~resgenome.data.readers.PIECE_BASES` bases (:func:`~resgenome.data.readers.iter_fasta_pieces`), its
-windows are cut (:class:`~resgenome.data.encoding.WindowCutter`) and scored as the pieces arrive with only the last
-window's worth of bases carried from one piece to the next, and a row is written as soon as its record is complete.
-With ``skip_invalid`` the per-window rows of the record being read wait in a temporary file that spills to disk,
-since an illegal character late in the record must drop them all. Every row carries the record's index in the input
+``--fasta-out`` needs an input file, not a stream). Memory stays flat whatever the file or record size: a FASTA
+record is read in pieces of :data:`~resgenome.data.readers.PIECE_BASES` bases
+(:func:`~resgenome.data.readers.iter_fasta_pieces`), its windows are cut
+(:class:`~resgenome.data.encoding.WindowCutter`) and scored as the pieces arrive with only the last window's worth of
+bases carried from one piece to the next, and a row is written as soon as its record is complete. With
+``skip_invalid`` the per-window rows of the record being read wait in a temporary file that spills to disk, since an
+illegal character late in the record must drop them all. Every row carries the record's index in the input
 (``record``), so the parts written with ``shard=(i, n)`` merge back into the unsharded output
 (:func:`merge_predictions`). A ViraMiner CSV (300-bp rows) is read whole. The input is read once, front to back
 (``-`` = standard input, any compression :mod:`resgenome.io` reads).
@@ -20,11 +21,13 @@ rows of the records the path reports complete. Two paths: for a ResVG by default
 :class:`~resgenome.fullconv_scoring.FullConvScoring` runs the network's trunk once along each record and takes the
 windows away from its ends from there (the stride then costs nothing; windows near the ends keep their own score);
 with ``exact_windows``, and for every other model, :class:`PerWindowScoring` scores every window by itself through
-the :class:`~resgenome.predictor.Predictor`.
+the :class:`~resgenome.predictor.Predictor`. Both hand raw log-odds, NaN for windows not scored, to one aggregation
+(:func:`credit`), so the calls do not depend on the path but through the scores themselves.
 
 A shard part starts with a shard line — ``#resgenome-shard``, ``i/n``, the input's size and sha256 (of its content,
-decompressed, hashed as it is read), the model file's sha256 and the settings that change the rows, the calls' among them — and
-:func:`merge_predictions` refuses a set of parts that is not exactly shards 0 to n-1 of one input, model and settings.
+decompressed, hashed as it is read), the model file's sha256 and the settings that change the rows, the calls' and
+the scoring path's among them — and :func:`merge_predictions` refuses a set of parts that is not exactly shards 0 to
+n-1 of one input, model and settings.
 """
 
 from __future__ import annotations
@@ -362,7 +365,8 @@ class ViralPrediction:
                        "skip_invalid": self.skip_invalid, "fdr": self.options.fdr,
                        "min_length": self.options.min_length, "max_n_fraction": self.options.max_n_fraction,
                        "fasta_out": _str(self.outputs.fasta), "bedgraph": _str(self.outputs.bedgraph),
-                       "exact_windows": self.stats["method"] == "exact", "precision": self.predictor.precision}  # fmt: skip
+                       "exact_windows": self.stats["method"] == "exact",
+                       "precision": self.predictor.precision}  # fmt: skip
             outputs = {"table": str(self.output), "fasta": options["fasta_out"], "bedgraph": options["bedgraph"],
                        "skipped": str(self.output) + ".skipped.tsv" if self.skip_invalid else None}  # fmt: skip
             rule = None if self.per_window else self.table.rule()
@@ -719,10 +723,10 @@ def merge_predictions(parts: list[str | os.PathLike], output: str | os.PathLike)
     (sha256) and settings, as their shard lines say; otherwise nothing is written and the message names the missing,
     repeated or foreign part. Each part is in input order, so a streaming k-way merge on the ``record`` column
     restores the order of the unsharded output (the rows of a per-window output stay grouped by record); a contig
-    table gets its q-values (and calls at an FDR) recomputed over all parts (:class:`~resgenome.viral_calls.MergedCalls`,
-    the FDR read from the shard lines, which must agree like every setting). The parts of
-    a ``skip_invalid`` run also merge their ``PART.skipped.tsv`` lists into ``OUTPUT.skipped.tsv``. ``-`` reads one
-    part from standard input, or writes the output to standard output.
+    table gets its q-values (and calls at an FDR) recomputed over all parts
+    (:class:`~resgenome.viral_calls.MergedCalls`, the FDR read from the shard lines, which must agree like every
+    setting). The parts of a ``skip_invalid`` run also merge their ``PART.skipped.tsv`` lists into
+    ``OUTPUT.skipped.tsv``. ``-`` reads one part from standard input, or writes the output to standard output.
     """
     if not parts:
         raise ResgenomeError("merge-predictions: give at least one part")
