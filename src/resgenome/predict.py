@@ -5,9 +5,9 @@ sequence; windows of consecutive records fill one batch. Windows with too much N
 calibrated probabilities, and a contig gets a p-value, a q-value and a call (:mod:`resgenome.viral_calls`,
 :mod:`resgenome.calls`). Because q-values need every p-value of the run, contig rows wait in a temporary file and the
 table is written after the last record; the FASTA of called contigs is copied from the input in a second pass (so
-``--fasta-out`` needs an input file, not a stream). Memory stays flat whatever the file or record size: a FASTA record is read in pieces of
-:data:`~resgenome.data.readers.PIECE_BASES` bases (:func:`~resgenome.data.readers.iter_fasta_pieces`), its
-windows are cut (:class:`~resgenome.data.encoding.WindowCutter`) and scored as the pieces arrive with only the last
+``--fasta-out`` needs an input file, not a stream). Memory stays flat whatever the file or record size: a FASTA
+record is read in pieces of :data:`~resgenome.data.readers.PIECE_BASES` bases
+(:func:`~resgenome.data.readers.iter_fasta_pieces`), its windows are cut (:class:`~resgenome.data.encoding.WindowCutter`) and scored as the pieces arrive with only the last
 window's worth of bases carried from one piece to the next, and a row is written as soon as its record is complete.
 With ``skip_invalid`` the per-window rows of the record being read wait in a temporary file that spills to disk,
 since an illegal character late in the record must drop them all. Every row carries the record's index in the input
@@ -21,7 +21,8 @@ window by itself through the :class:`~resgenome.predictor.Predictor`; another pa
 windows of a piece at once) plugs in beside it with the same methods.
 
 A shard part starts with a shard line — ``#resgenome-shard``, ``i/n``, the input's size and sha256 (of its content,
-decompressed, hashed as it is read), the model file's sha256 and the settings that change the rows, the calls' among them — and
+decompressed, hashed as it is read), the model file's sha256 and the settings that change the rows, the calls'
+among them — and
 :func:`merge_predictions` refuses a set of parts that is not exactly shards 0 to n-1 of one input, model and settings.
 """
 
@@ -665,8 +666,9 @@ def merge_predictions(parts: list[str | os.PathLike], output: str | os.PathLike)
     (sha256) and settings, as their shard lines say; otherwise nothing is written and the message names the missing,
     repeated or foreign part. Each part is in input order, so a streaming k-way merge on the ``record`` column
     restores the order of the unsharded output (the rows of a per-window output stay grouped by record); a contig
-    table gets its q-values (and calls at an FDR) recomputed over all parts (:class:`~resgenome.viral_calls.MergedCalls`,
-    the FDR read from the shard lines, which must agree like every setting). The parts of
+    table gets its q-values (and calls at an FDR) recomputed over all parts
+    (:class:`~resgenome.viral_calls.MergedCalls`, the FDR read from the shard lines, which must agree like every
+    setting). The parts of
     a ``skip_invalid`` run also merge their ``PART.skipped.tsv`` lists into ``OUTPUT.skipped.tsv``. ``-`` reads one
     part from standard input, or writes the output to standard output.
     """
