@@ -57,7 +57,8 @@ def model_parts(model_path: Path):
         split = task.make_split(dataset, "fullset", training["seed"])
     else:
         # recorded by `train` and `calibrate`; older models have it only in their run's metrics.json
-        held = training.get("holdout") or json.loads((model_path.parent / "metrics.json").read_text())["held_out"]["test"]
+        held = training.get("holdout") or json.loads(
+            (model_path.parent / "metrics.json").read_text())["held_out"]["test"]
         dataset = task.load(training["data"])
         split = task.make_split(dataset, training["split"], training["seed"], holdout=held)
     if split.sizes() != training["sizes"]:

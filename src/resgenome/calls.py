@@ -228,7 +228,8 @@ class ContigNull:
                  "short": [list(map(int, c)) for c in self.short]}  # fmt: skip
         if self.scores is not None:
             state["scores"] = torch.as_tensor(self.scores, dtype=torch.float64)
-            state["short_scores"] = {int(k): torch.as_tensor(v, dtype=torch.float64) for k, v in self.short_scores.items()}
+            state["short_scores"] = {int(k): torch.as_tensor(v, dtype=torch.float64)
+                                     for k, v in self.short_scores.items()}  # fmt: skip
         return state
 
     @classmethod

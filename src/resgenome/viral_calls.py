@@ -379,8 +379,9 @@ class Manifest:
             "resgenome": __version__,
             "command": "predict viral",
             "model": {"path": None if self.model_file is None else str(self.model_file), "sha256": self.model_sha256,
-                      "name": self.model.get("name"), "kind": self.model.get("kind"), "source": self.model.get("source"),
-                      "trained_on": training.get("data"), "split": training.get("split")},  # fmt: skip
+                      "name": self.model.get("name"), "kind": self.model.get("kind"),
+                      "source": self.model.get("source"), "trained_on": training.get("data"),
+                      "split": training.get("split")},  # fmt: skip
             # content as read: decompressed, so a plain and a compressed copy of one input have the same sha256
             "input": {"path": input_name, "content_bytes": input_size, "content_sha256": input_sha256},
             "options": options,

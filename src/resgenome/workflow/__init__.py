@@ -64,7 +64,8 @@ class Plan:
         flags = [f"--stride {self.stride}", f"--batch-size {self.batch_size}"]
         flags += ["--both-strands"] * self.both_strands + ["--skip-invalid"] * self.skip_invalid
         # calls: an option left empty keeps predict viral's own default
-        for name, value in (("fdr", self.fdr), ("min-length", self.min_length), ("max-n-fraction", self.max_n_fraction)):
+        calls = (("fdr", self.fdr), ("min-length", self.min_length), ("max-n-fraction", self.max_n_fraction))
+        for name, value in calls:
             if value is not None:
                 flags.append(f"--{name} {value}")
         return " ".join(flags)
