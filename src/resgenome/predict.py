@@ -497,6 +497,47 @@ def predict_viral(
     """
     options = CallOptions(fdr, min_length, max_n_fraction)
     options.check()
+    skipped_path, manifest_path = _check_outputs(model, input_path, output, skip_invalid=skip_invalid,
+                                                 manifest=manifest, fasta_out=fasta_out, bedgraph=bedgraph)  # fmt: skip
+    model_file = None if isinstance(model, Predictor) else _model_file(model)
+    tune_allocator()
+    if batch_size < 1:
+        raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
+    shard = parse_shard(shard)
+    if shard and fdr is not None and fasta_out is not None:
+        raise ResgenomeError("--fasta-out with --shard and --fdr: q-values need the whole run; merge the parts with"
+                             " merge-predictions and call at the FDR there")  # fmt: skip
+    predictor, warnings = _viral_predictor(model, device, batch_size, precision)
+    warn_if_uncalibrated(predictor.calibration, predictor.source, both_strands)
+    if not 1 <= stride <= predictor.window:
+        raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
+    # a shard part and the manifest name the model file by its sha256
+    model_sha256 = _sha256(model_file) if model_file is not None and (shard or manifest_path) else None
+    shard_line = None
+    if shard is not None:
+        settings = (f"window={predictor.window},stride={stride},per_window={int(per_window)},"
+                    f"both_strands={int(both_strands)},skip_invalid={int(skip_invalid)},fdr={fdr},"
+                    f"min_length={min_length},max_n_fraction={max_n_fraction},"
+                    f"exact_windows={int(exact_windows)},precision={predictor.precision}")  # fmt: skip
+        shard_line = _shard_line(shard, model_sha256, output, settings)
+    info = {"name": predictor.model_name, "kind": predictor.kind, "training": predictor.metadata,
+            "source": predictor.source}  # fmt: skip
+    outputs = RunOutputs(None if fasta_out is None else Path(fasta_out), None if bedgraph is None else Path(bedgraph),
+                         Manifest(model_file, model_sha256, info) if manifest_path else None)  # fmt: skip
+    run = ViralPrediction(predictor, input_path, Path(output), stride=stride, per_window=per_window,
+                          both_strands=both_strands, shard=shard, skip_invalid=skip_invalid, progress=progress,
+                          shard_line=shard_line, options=options, outputs=outputs,
+                          exact_windows=exact_windows)  # fmt: skip
+    run.stats["warnings"] += warnings
+    return run.run()
+
+
+def _check_outputs(model, input_path, output, *, skip_invalid: bool, manifest: bool, fasta_out, bedgraph
+                   ) -> tuple[Path | None, Path | None]:  # fmt: skip
+    """Every output checked before any work (writable, not an input, not a stream where a file is needed).
+
+    Returns the paths of the skipped-records list and of the manifest (None where not written).
+    """
     skipped_path = None if is_stdio(output) else Path(output).with_name(Path(output).name + ".skipped.tsv")
     if skip_invalid and skipped_path is None:
         raise ResgenomeError("--skip-invalid writes OUTPUT.skipped.tsv beside the output: give --output a file name")
@@ -508,13 +549,12 @@ def predict_viral(
     if fasta_out is not None and (is_stdio(input_path) or _is_stream(input_path)):
         raise ResgenomeError("--fasta-out copies the called records from the input in a second pass: give --input a"
                              " file, not a stream")  # fmt: skip
-    tune_allocator()
-    if batch_size < 1:
-        raise ResgenomeError(f"--batch-size {batch_size}: must be positive")
-    shard = parse_shard(shard)
-    if shard and fdr is not None and fasta_out is not None:
-        raise ResgenomeError("--fasta-out with --shard and --fdr: q-values need the whole run; merge the parts with"
-                             " merge-predictions and call at the FDR there")  # fmt: skip
+    return skipped_path, manifest_path
+
+
+def _viral_predictor(model, device: str | None, batch_size: int, precision: str) -> tuple[Predictor, list[str]]:
+    """The viral Predictor to score with (loaded, or the one given, at ``batch_size`` and ``precision``), and the
+    warnings to report (bf16 asked for where the device has no native bf16: scored in fp32)."""
     if precision not in PRECISIONS:
         raise ResgenomeError(f"--precision {precision}: choose {' or '.join(PRECISIONS)}")
     target, warnings = model.device if isinstance(model, Predictor) else pick_device(device or "auto"), []
@@ -522,36 +562,18 @@ def predict_viral(
         warnings.append(f"--precision bf16: this {target.type} has no native bf16 (AVX512-BF16 or AMX); scored in fp32")
         precision = "fp32"
     if isinstance(model, Predictor):
-        predictor = _viral_at(model, batch_size, precision)
-    else:
-        predictor = Predictor.load(model, task="viral", device=target, batch_size=batch_size, precision=precision)
-    warn_if_uncalibrated(predictor.calibration, predictor.source, both_strands)
-    if not 1 <= stride <= predictor.window:
-        raise ResgenomeError(f"--stride {stride}: must be between 1 and the model's window, {predictor.window}")
-    # a shard part and the manifest name the model file by its sha256
-    model_sha256 = _sha256(model_file) if model_file is not None and (shard or manifest_path) else None
-    shard_line = None
-    if shard is not None:
-        if model_file is None:  # a part records the sha256 of its model's file, which a Predictor in memory lacks
-            raise ResgenomeError("shard: give the model as a file, whose sha256 the part records")
-        if is_stdio(output) or _is_stream(output):
-            raise ResgenomeError("--shard writes a part for merge-predictions, whose first line is completed once the"
-                                 " input is read: give --output a file name")  # fmt: skip
-        settings = (f"window={predictor.window},stride={stride},per_window={int(per_window)},"
-                    f"both_strands={int(both_strands)},skip_invalid={int(skip_invalid)},fdr={fdr},"
-                    f"min_length={min_length},max_n_fraction={max_n_fraction},"
-                    f"exact_windows={int(exact_windows)},precision={precision}")  # fmt: skip
-        shard_line = _ShardLine(shard, model_sha256, settings)
-    info = {"name": predictor.model_name, "kind": predictor.kind, "training": predictor.metadata,
-            "source": predictor.source}  # fmt: skip
-    outputs = RunOutputs(None if fasta_out is None else Path(fasta_out), None if bedgraph is None else Path(bedgraph),
-                         Manifest(model_file, model_sha256, info) if manifest_path else None)  # fmt: skip
-    run = ViralPrediction(predictor, input_path, Path(output), stride=stride, per_window=per_window,
-                          both_strands=both_strands, shard=shard, skip_invalid=skip_invalid, progress=progress,
-                          shard_line=shard_line, options=options, outputs=outputs,
-                          exact_windows=exact_windows)  # fmt: skip
-    run.stats["warnings"] += warnings
-    return run.run()
+        return _viral_at(model, batch_size, precision), warnings
+    return Predictor.load(model, task="viral", device=target, batch_size=batch_size, precision=precision), warnings
+
+
+def _shard_line(shard: tuple[int, int], model_sha256: str | None, output, settings: str) -> "_ShardLine":
+    """The first line of a shard part; a part needs a model file (its sha256) and a regular output file."""
+    if model_sha256 is None:  # a part records the sha256 of its model's file, which a Predictor in memory lacks
+        raise ResgenomeError("shard: give the model as a file, whose sha256 the part records")
+    if is_stdio(output) or _is_stream(output):
+        raise ResgenomeError("--shard writes a part for merge-predictions, whose first line is completed once the"
+                             " input is read: give --output a file name")  # fmt: skip
+    return _ShardLine(shard, model_sha256, settings)
 
 
 def _str(path: Path | None) -> str | None:
