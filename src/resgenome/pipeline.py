@@ -42,6 +42,10 @@ class RunOptions:
     use_length: bool = False
     kmer: int = 6
     classical_params: dict = field(default_factory=dict)  # e.g. {"n_estimators": 50} for a quick forest
+    # superenhancer preprocessing beyond the paper (data/feature_transforms.py): "none" | "log1p" | "rank" before
+    # Eq. 1-4, and "paper" | "clustered" feature order
+    transform: str = "none"
+    feature_order: str = "paper"
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -82,7 +86,8 @@ def train_model(
     train_set, val_set, test_set = (dataset.subset(split.train), dataset.subset(split.validation),
                                     dataset.subset(split.test))  # fmt: skip
     prep = task.fit_preprocessing(dataset, split.train,
-                                  {"normalize": opts.normalize, "model": opts.model, "kmer": opts.kmer})  # fmt: skip
+                                  {"normalize": opts.normalize, "model": opts.model, "kmer": opts.kmer,
+                                   "transform": opts.transform, "feature_order": opts.feature_order})  # fmt: skip
     started = time.perf_counter()
     history: list[dict] = []
     extra: dict[str, Any] = {}
@@ -149,6 +154,8 @@ def train_model(
         write_json(out / "metrics.json", metrics)
         write_history(out / "history.csv", history)
         write_scores(out / "test_scores.csv", task.labels(test_set), test_scores)
+        # validation scores too: what a stacked model or a post-hoc comparison is fitted on (never the test rows)
+        write_scores(out / "validation_scores.csv", task.labels(val_set), val_scores)
         if figures:
             _write_figures(out, history, task.labels(test_set), test_scores, opts.model, metrics)
         stale = out / "train_state.pt"

@@ -13,6 +13,7 @@ from torch import nn
 from .deepsen import DeepSEN
 from .flops import flops_per_sample
 from .ressen import ResSEN
+from .ressen_plus import RESSEN_VARIANTS, ResSENPlus
 from .resvg import ResVG
 from .viraminer import ViraMiner
 
@@ -40,6 +41,9 @@ register("resvg", ResVG)
 register("viraminer", ViraMiner)
 # the same network trained ViraMiner's way (branches alone, then the output layer): see viraminer.fit_staged
 register("viraminer-staged", ViraMiner)
+# variants beyond the papers, each under its own name (the config stored with the weights holds its deviations)
+for _name in RESSEN_VARIANTS:
+    register(_name, ResSENPlus)
 
 
 def count_parameters(model: nn.Module) -> int:

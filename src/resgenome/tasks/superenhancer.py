@@ -7,8 +7,10 @@ import torch
 
 from ..data import registry
 from ..data.splits import Split, group_split, paper_split, random_split
+from ..data.feature_transforms import apply_transform, fit_order, fit_transform
 from ..data.tables import FEATURES, LABEL_NAMES, FeatureTable, Scaler, read_table
 from ..errors import ResgenomeError
+from ..models.ressen_plus import RESSEN_VARIANTS
 from ..train import ArrayData
 
 #: ResSEN widths by preset: the paper's, and a narrow one for smoke tests and CI.
@@ -23,7 +25,7 @@ DEEPSEN_PRESETS = {"paper": {}, "cpu": {}, "smoke": {"channels": (8, 16, 16), "h
 class SuperEnhancerTask:
     name = "superenhancer"
     selection_metric = "auprc"
-    neural_models = ("ressen", "deepsen")
+    neural_models = ("ressen", "deepsen", *RESSEN_VARIANTS)
     classical_models = ("rf", "logreg", "hgb")
     splits = ("chromosome", "random", "paper")
     default_split = "chromosome"
@@ -56,13 +58,21 @@ class SuperEnhancerTask:
 
     # ------------------------------------------------------------------ preprocessing
     def fit_preprocessing(self, table: FeatureTable, train_idx: np.ndarray, options: dict) -> dict:
-        scaler = Scaler(options.get("normalize", "per-feature")).fit(table.X[train_idx])
-        return {"scaler": scaler.state(), "features": list(table.features)}
+        # a transform of the heavy-tailed signals (log1p / rank) and a feature order go before and after Eq. 1-4;
+        # both default to the paper's (none, Table 1 order): see data/feature_transforms.py
+        transform = fit_transform(options.get("transform") or "none", table.X[train_idx])
+        X_train = apply_transform(transform, table.X[train_idx])
+        scaler = Scaler(options.get("normalize", "per-feature")).fit(X_train)
+        prep = {"scaler": scaler.state(), "features": list(table.features), "transform": transform}
+        prep["order"] = fit_order(options.get("feature_order") or "paper", X_train)
+        return prep
 
     def _scaled(self, table: FeatureTable, prep: dict) -> np.ndarray:
         if list(table.features) != prep["features"]:
             raise ResgenomeError(f"{table.source}: features differ from those the model was trained on")
-        return Scaler.from_state(prep["scaler"]).transform(table.X)
+        X = apply_transform(prep.get("transform", {"kind": "none"}), table.X)
+        X = Scaler.from_state(prep["scaler"]).transform(X)
+        return X[:, prep["order"]] if "order" in prep else X
 
     def neural_inputs(self, table: FeatureTable, prep: dict) -> ArrayData:
         X = torch.from_numpy(self._scaled(table, prep)).unsqueeze(1)  # (N, 1, F)
@@ -82,6 +92,8 @@ class SuperEnhancerTask:
             return {"n_features": n_features, **config}
         if model == "deepsen":
             return {"n_features": n_features, **DEEPSEN_PRESETS[preset]}
+        if model in RESSEN_VARIANTS:  # ResSEN's widths with the variant's deviations (models/ressen_plus.py)
+            return {**self.model_config("ressen", table_or_prep, preset, width), **RESSEN_VARIANTS[model]}
         raise ResgenomeError(f"unknown model {model!r} for the superenhancer task")
 
     # ------------------------------------------------------------------ output
