@@ -20,6 +20,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .augment import random_reverse_complement
 from .io import atomic_path
 from .metrics import classification_metrics
 from .parallel import block_of, dump_rank_state, gather_rows, shard_order, sync_buffers
@@ -43,6 +44,9 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"
     progress: bool = True
+    # augmentation (sequence models only): each training sequence is replaced by its reverse complement with
+    # probability 0.5, drawn from (seed, epoch, batch) so that resuming is exact (augment.py)
+    rc_augment: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,6 +136,11 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tenso
     loss.backward()
     optimizer.step()
     return loss.detach(), logits.detach()
+
+
+def _epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """A generator that depends only on (seed, epoch, stream): stream 0 orders the epoch, 1 + i augments batch i."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + stream)
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -255,6 +264,8 @@ def fit(
             if len(idx) < 2 and len(order) > 1:  # BatchNorm cannot train on a single sample
                 continue
             xb, yb = train.batch(idx)
+            if cfg.rc_augment:
+                xb = random_reverse_complement(xb, _epoch_generator(cfg.seed, epoch, 1 + i))
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             loss, logits = train_step(net, optimizer, xb, yb, precision=cfg.precision, weight=weight)
             total_loss += loss.item() * len(yb)

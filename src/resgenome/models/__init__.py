@@ -15,6 +15,7 @@ from .flops import flops_per_sample
 from .ressen import ResSEN
 from .ressen_plus import RESSEN_VARIANTS, ResSENPlus
 from .resvg import ResVG
+from .resvg_plus import RESVG_VARIANTS, ResVGPlus
 from .viraminer import ViraMiner
 
 __all__ = ["NEURAL_MODELS", "CLASSICAL_MODELS", "build_model", "count_parameters", "flops_per_sample", "register"]
@@ -44,6 +45,8 @@ register("viraminer-staged", ViraMiner)
 # variants beyond the papers, each under its own name (the config stored with the weights holds its deviations)
 for _name in RESSEN_VARIANTS:
     register(_name, ResSENPlus)
+for _name in RESVG_VARIANTS:
+    register(_name, ResVGPlus)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -23,6 +23,7 @@ from ..data.sequences import (
 from ..data.splits import Split, group_split, random_split
 from ..errors import ResgenomeError
 from ..models.resvg import RESVG_WIDTHS
+from ..models.resvg_plus import RESVG_VARIANTS
 from ..models.viraminer import VIRAMINER_PRESETS, fit_staged
 from ..train import ArrayData, fit
 
@@ -95,7 +96,7 @@ def duplicates_across(train_codes: np.ndarray, other_codes: np.ndarray) -> tuple
 class ViralTask:
     name = "viral"
     selection_metric = "auroc"  # as ViraMiner
-    neural_models = ("resvg", "viraminer", "viraminer-staged")
+    neural_models = ("resvg", "viraminer", "viraminer-staged", *RESVG_VARIANTS)
     classical_models = ("kmer-rf", "kmer-logreg")
     splits = ("fullset", "random", "experiment")
     default_split = "fullset"
@@ -218,6 +219,8 @@ class ViralTask:
         length = prep["seq_length"] if isinstance(prep, dict) else prep.length
         if model == "resvg":
             return {"width": width or RESVG_WIDTHS[preset], "seq_length": length}
+        if model in RESVG_VARIANTS:  # ResVG's width with the variant's deviations (models/resvg_plus.py)
+            return {**self.model_config("resvg", prep, preset, width), **RESVG_VARIANTS[model]}
         if model in ("viraminer", "viraminer-staged"):
             config = dict(VIRAMINER_PRESETS[preset])
             if width:  # --width sets the pattern filters; the others keep ViraMiner's 1000:1200 ratio
