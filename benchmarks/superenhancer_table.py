@@ -68,8 +68,8 @@ def train_all(args) -> dict[str, list[dict]]:
             metrics = json.loads((out / "metrics.json").read_text())
             results[model].append(metrics)
             t, v = metrics["test"], metrics["validation"]
-            print(f"seed {seed} {model}: validation AUPRC {v['auprc']:.4f} | test AUROC {t['auroc']:.4f} "
-                  f"AUPRC {t['auprc']:.4f} F1 {t['f1']:.4f}", flush=True)  # fmt: skip
+            test = "" if args.screen else f" | test AUROC {t['auroc']:.4f} AUPRC {t['auprc']:.4f} F1 {t['f1']:.4f}"
+            print(f"seed {seed} {model}: validation AUPRC {v['auprc']:.4f}{test}", flush=True)
     return results
 
 
@@ -78,13 +78,16 @@ def mean_sd(values) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0:.3f}"
 
 
-def print_table(results: dict[str, list[dict]], title: str) -> None:
+def print_table(results: dict[str, list[dict]], title: str, screen: bool = False) -> None:
+    """Mean ± sd over seeds; ``screen`` shows validation only (for choosing between variants)."""
     print(f"\n{title}\n")
-    print("| model | runs | validation AUPRC | test AUROC | test AUPRC | test F1 | epochs run (best) |")
-    print("|---|---:|---|---|---|---|---|")
+    tests = () if screen else ("auroc", "auprc", "f1")
+    print("| model | runs | validation AUROC | validation AUPRC | " + "".join(f"test {k.upper()} | " for k in tests)
+          + "epochs run (best) |")
+    print("|---|---:|---|---|" + "---|" * len(tests) + "---|")
     for model, runs in results.items():
-        cells = [mean_sd([r["validation"]["auprc"] for r in runs])]
-        cells += [mean_sd([r["test"][key] for r in runs]) for key in ("auroc", "auprc", "f1")]
+        cells = [mean_sd([r["validation"][key] for r in runs]) for key in ("auroc", "auprc")]
+        cells += [mean_sd([r["test"][key] for r in runs]) for key in tests]
         epochs = "-" if "epochs_run" not in runs[0] else ", ".join(f"{r['epochs_run']} ({r['best_epoch']})" for r in runs)
         print(f"| {model} | {len(runs)} | " + " | ".join(cells) + f" | {epochs} |")
 
@@ -139,12 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/superenhancer"))
     parser.add_argument("--compare", nargs="+", default=None, metavar="LABEL=FOLDER")
     parser.add_argument("--paper", nargs="*", default=[], metavar="LABEL=FOLDER")
+    parser.add_argument("--screen", action="store_true", help="validation metrics only (for choosing a variant)")
     args = parser.parse_args(argv)
     if args.compare:
         compare(args)
     else:
         results = train_all(args)
-        print_table(results, f"{args.seeds} seeds, split {args.split}, {folder_name('<model>', args)}")
+        print_table(results, f"{args.seeds} seeds, split {args.split}, {folder_name('<model>', args)}", args.screen)
     print(f"\n(rerun: python {shlex.join(sys.argv)})")
 
 
