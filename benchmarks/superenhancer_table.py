@@ -6,7 +6,7 @@ Finished runs (a metrics.json in their folder) are reused, so an interrupted tab
 Prints a markdown table of mean ± sd of validation AUPRC and test AUROC, AUPRC and F1.
 
 Variants go to their own folders, ``<model>-<normalize>[-<transform>][-clustered][-<tag>]``: training options
-(``--lr``, ``--weight-decay``, ``--class-weight``, ``--tag``), preprocessing beyond the paper (``--transform log1p``
+(``--lr``, ``--weight-decay``, ``--class-weight``, ``--schedule cosine``, ``--width``, ``--tag``), preprocessing beyond the paper (``--transform log1p``
 or ``rank`` before Eq. 1-4, ``--feature-order clustered``) and the ResSEN variants of ``models/ressen_plus.py``
 (``--models ressen-k1``). Compare them on the *validation* column only, then read the test column of the one chosen:
 
@@ -46,6 +46,10 @@ def folder_name(model: str, args) -> str:
         parts.append(args.transform)
     if args.feature_order != "paper":
         parts.append(args.feature_order)
+    if args.width:
+        parts.append(f"w{args.width}")
+    if args.schedule != "constant":
+        parts.append(args.schedule)
     if args.tag:
         parts.append(args.tag)
     return "-".join(parts)
@@ -61,9 +65,11 @@ def train_all(args) -> dict[str, list[dict]]:
             out = args.out / folder_name(model, args) / f"seed{seed}"
             if not (out / "metrics.json").exists():
                 cfg = TrainConfig(epochs=args.epochs, patience=args.patience, seed=seed, lr=args.lr,
-                                  weight_decay=args.weight_decay, class_weight=args.class_weight, progress=False)
+                                  weight_decay=args.weight_decay, class_weight=args.class_weight, progress=False,
+                                  schedule=args.schedule)  # fmt: skip
                 opts = RunOptions(model=model, split=args.split, seed=seed, normalize=args.normalize,
-                                  transform=args.transform, feature_order=args.feature_order, train=cfg)
+                                  transform=args.transform, feature_order=args.feature_order, width=args.width,
+                                  train=cfg)  # fmt: skip
                 train_model("superenhancer", table, opts, out, split=split, log=None, resume=True, figures=False)
             metrics = json.loads((out / "metrics.json").read_text())
             results[model].append(metrics)
@@ -138,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
     parser.add_argument("--class-weight", action="store_true", help="weight the loss by inverse class frequency")
+    parser.add_argument("--width", type=int, default=None, help="ResSEN's last block width (paper: 512)")
+    parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"))
     parser.add_argument("--tag", default="", help="suffix of the run folders of a training variant")
     parser.add_argument("--out", type=Path, default=Path("runs/superenhancer"))
     parser.add_argument("--compare", nargs="+", default=None, metavar="LABEL=FOLDER")

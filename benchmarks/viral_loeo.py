@@ -5,7 +5,8 @@
 
 Validation experiments are chosen from the others with the seed (``group_split``), training uses the rest. A model
 is a name with optional training options after a colon, comma-separated: ``cw`` (class-weighted loss), ``rcaug``
-(reverse-complement augmentation), ``lr=1e-4``, ``wd=1e-4`` (weight decay), ``w=64`` (width). Runs go to
+(reverse-complement augmentation), ``cos`` (warm-up + cosine schedule), ``lr=1e-4``, ``wd=1e-4`` (weight decay),
+``w=64`` (width). Runs go to
 OUT/<experiment>/<model spec>/seed<S>/ and are read back when present, so an interrupted table resumes.
 
 ``--stack A+B`` adds a stacked model: for each fold and seed, a logistic regression on the two models' logits is
@@ -36,7 +37,7 @@ from resgenome.train import TrainConfig
 
 MIN_VIRAL = 10
 OPTIONS = {"cw": ("class_weight", None), "rcaug": ("rc_augment", None), "lr": ("lr", float),
-           "wd": ("weight_decay", float), "w": ("width", int)}  # fmt: skip
+           "wd": ("weight_decay", float), "w": ("width", int), "cos": ("schedule", "cosine")}  # fmt: skip
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
@@ -48,7 +49,7 @@ def parse_spec(spec: str) -> tuple[str, dict]:
         if key not in OPTIONS:
             sys.exit(f"{spec}: unknown option {key!r} (known: {', '.join(OPTIONS)})")
         name, kind = OPTIONS[key]
-        options[name] = True if kind is None else kind(value)
+        options[name] = True if kind is None else kind if isinstance(kind, str) else kind(value)
     return model, options
 
 
