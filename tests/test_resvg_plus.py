@@ -99,3 +99,11 @@ def test_layer_rows_of_the_rc_kmer_variant():
     model = build_model("resvg-rc-kmer", {**SMALL, "seq_length": 300, **RESVG_VARIANTS["resvg-rc-kmer"]})
     linears = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, nn.Linear)]
     assert linears == [(8, 2), (4096, 2)]
+
+
+def test_flops_count_both_strands():
+    from resgenome.models import flops_per_sample
+
+    one = flops_per_sample("resvg", {"width": 32})
+    assert flops_per_sample("resvg-rc", {"width": 32, "rc": True}) == 2 * one
+    assert flops_per_sample("resvg-kmer", {"width": 32, "kmer": 6}) == one + 2 * 4**6 * 2
