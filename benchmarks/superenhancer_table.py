@@ -8,7 +8,8 @@ Prints a markdown table of mean ± sd of validation AUPRC and test AUROC, AUPRC 
 Variants go to their own folders, ``<model>-<normalize>[-<transform>][-clustered][-<tag>]``: training options
 (``--lr``, ``--weight-decay``, ``--class-weight``, ``--schedule cosine``, ``--width``, ``--tag``), preprocessing beyond the paper (``--transform log1p``
 or ``rank`` before Eq. 1-4, ``--feature-order clustered``) and the ResSEN variants of ``models/ressen_plus.py``
-(``--models ressen-k1``). Compare them on the *validation* column only, then read the test column of the one chosen:
+(``--models ressen-additive``), and ensembles of K runs per split that differ only in their initialisation seed
+(``--ensemble 3``, in ``<folder>-ens3``). Compare them on the *validation* column only, then read the test column of the one chosen:
 
     .venv/bin/python benchmarks/superenhancer_table.py --models ressen --seeds 3 --transform log1p
 
@@ -17,7 +18,7 @@ variant under test, the paper model is marked with ``--paper``) and prints them 
 bootstrap interval of the test AUROC and AUPRC difference between the first folder and the best of the others:
 
     .venv/bin/python benchmarks/superenhancer_table.py --seeds 5 --out runs/se --compare \\
-        "ResSEN-plus=ressen-k1-per-feature-log1p" "DeepSEN=deepsen-per-feature" "logreg=logreg-per-feature" \\
+        "ResSEN-additive=ressen-additive-per-feature-log1p" "DeepSEN=deepsen-per-feature" "logreg=logreg-per-feature" \\
         --paper "ResSEN=ressen-per-feature"
 """
 
@@ -31,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from resgenome.metrics import pooled_paired_bootstrap_difference
-from resgenome.pipeline import RunOptions, train_model
+from resgenome.metrics import best_f1_threshold, evaluate_scores, pooled_paired_bootstrap_difference
+from resgenome.pipeline import RunOptions, train_model, write_json, write_scores
 from resgenome.tasks import get_task
 from resgenome.train import TrainConfig
 
@@ -55,25 +56,51 @@ def folder_name(model: str, args) -> str:
     return "-".join(parts)
 
 
+def train_one(table, split, model: str, seed: int, init_seed: int, out: Path, args) -> dict:
+    """One run (split ``seed``, weights initialised and batches shuffled by ``init_seed``), or its saved metrics."""
+    if not (out / "metrics.json").exists():
+        cfg = TrainConfig(epochs=args.epochs, patience=args.patience, seed=init_seed, lr=args.lr,
+                          weight_decay=args.weight_decay, class_weight=args.class_weight, progress=False,
+                          schedule=args.schedule)  # fmt: skip
+        opts = RunOptions(model=model, split=args.split, seed=seed, normalize=args.normalize, transform=args.transform,
+                          feature_order=args.feature_order, width=args.width, train=cfg)  # fmt: skip
+        train_model("superenhancer", table, opts, out, split=split, log=None, resume=True, figures=False)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def ensemble(members: list[Path], out: Path) -> dict:
+    """Average the members' probabilities (same split); threshold and metrics as ``train_model`` computes them."""
+    if (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text())
+    parts = {}
+    for part in ("validation", "test"):
+        scores = [read_scores(m / f"{part}_scores.csv") for m in members]
+        parts[part] = (scores[0][0], np.mean([s for _, s in scores], axis=0))
+    threshold = best_f1_threshold(*parts["validation"])
+    metrics = {"members": [str(m) for m in members], "threshold": threshold,
+               **{part: evaluate_scores(y, s, threshold) for part, (y, s) in parts.items()}}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    for part, (y, s) in parts.items():
+        write_scores(out / f"{part}_scores.csv", y, s)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
 def train_all(args) -> dict[str, list[dict]]:
+    """Every model of ``args.models`` on every seed's split; with ``--ensemble K``, K runs per split averaged."""
     task = get_task("superenhancer")
     table = task.load(args.data)
     results: dict[str, list[dict]] = {m: [] for m in args.models}
     for seed in range(args.seeds):
         split = task.make_split(table, args.split, seed)
         for model in args.models:
-            out = args.out / folder_name(model, args) / f"seed{seed}"
-            if not (out / "metrics.json").exists():
-                cfg = TrainConfig(epochs=args.epochs, patience=args.patience, seed=seed, lr=args.lr,
-                                  weight_decay=args.weight_decay, class_weight=args.class_weight, progress=False,
-                                  schedule=args.schedule)  # fmt: skip
-                opts = RunOptions(model=model, split=args.split, seed=seed, normalize=args.normalize,
-                                  transform=args.transform, feature_order=args.feature_order, width=args.width,
-                                  train=cfg)  # fmt: skip
-                train_model("superenhancer", table, opts, out, split=split, log=None, resume=True, figures=False)
-            metrics = json.loads((out / "metrics.json").read_text())
-            results[model].append(metrics)
-            t, v = metrics["test"], metrics["validation"]
+            base = args.out / folder_name(model, args)
+            members = [base / (f"seed{seed}" if k == 0 else f"seed{seed}-init{k}") for k in range(args.ensemble)]
+            metrics = [train_one(table, split, model, seed, seed + 1000 * k, m, args) for k, m in enumerate(members)]
+            if args.ensemble > 1:
+                metrics = [ensemble(members, args.out / f"{folder_name(model, args)}-ens{args.ensemble}" / f"seed{seed}")]
+            results[model].append(metrics[0])
+            t, v = metrics[0]["test"], metrics[0]["validation"]
             test = "" if args.screen else f" | test AUROC {t['auroc']:.4f} AUPRC {t['auprc']:.4f} F1 {t['f1']:.4f}"
             print(f"seed {seed} {model}: validation AUPRC {v['auprc']:.4f}{test}", flush=True)
     return results
@@ -147,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=None, help="ResSEN's last block width (paper: 512)")
     parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"))
     parser.add_argument("--tag", default="", help="suffix of the run folders of a training variant")
+    parser.add_argument("--ensemble", type=int, default=1, help="K runs per split (init seeds) averaged")
     parser.add_argument("--out", type=Path, default=Path("runs/superenhancer"))
     parser.add_argument("--compare", nargs="+", default=None, metavar="LABEL=FOLDER")
     parser.add_argument("--paper", nargs="*", default=[], metavar="LABEL=FOLDER")
