@@ -12,12 +12,13 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# CPU PyTorch first, pinned: an unpinned torch would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,workflow]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	RESGENOME_DATA_DIR=$(DATA_DIR) $(PY) -m pytest -q
 
 demo: $(STAMP)

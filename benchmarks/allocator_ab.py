@@ -25,9 +25,9 @@ from resgenome.runtime import tune_allocator
 tuned = tune_allocator()
 torch.set_num_threads(int(sys.argv[2]))
 from resgenome.models import build_model
-from resgenome.models.viraminer import VIRAMINER_PRESETS
-from resgenome.models.resvg import RESVG_WIDTHS
-configs = {"viraminer-cpu": ("viraminer", VIRAMINER_PRESETS["cpu"]), "resvg-cpu": ("resvg", {"width": RESVG_WIDTHS["cpu"]})}
+from resgenome.tasks.viral import PRESETS
+cpu = PRESETS["cpu"].widths
+configs = {"viraminer-cpu": ("viraminer", cpu["viraminer"]), "resvg-cpu": ("resvg", cpu["resvg"])}
 name, config = configs[sys.argv[1]]
 torch.manual_seed(0)
 model = build_model(name, dict(config))

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from resgenome.bench import MODELS, _dataset, _model_config
-from resgenome.data.sequences import one_hot
+from resgenome.data.encoding import one_hot
 from resgenome.models import blocks, build_model, viraminer
 from resgenome.train import train_step
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from resgenome.data.sequences import one_hot
+from resgenome.data.encoding import one_hot
 from resgenome.models import build_model, flops_per_sample
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.tasks import get_task

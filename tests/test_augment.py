@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from resgenome.augment import random_reverse_complement, reverse_complement_onehot
-from resgenome.data.sequences import encode, one_hot, reverse_complement
+from resgenome.data.encoding import encode, one_hot, reverse_complement
 
 
 def _random_onehot(n: int, length: int, seed: int = 0) -> torch.Tensor:

@@ -27,6 +27,17 @@ def test_round_trip_and_fields(tmp_path):
     assert load_checkpoint(tmp_path)["task"] == "superenhancer"  # a run directory works too
 
 
+def test_same_payload_gives_the_same_bytes(tmp_path):
+    """Packaged models are identified by their sha256: saving the same model twice, under any name, gives the same
+    file (torch names the archive after the file it writes, and the atomic write's temporary name is random)."""
+    torch.manual_seed(0)
+    payload = _payload()
+    (tmp_path / "a").mkdir()
+    first = save_checkpoint(tmp_path / "a" / "model.pt", payload)
+    second = save_checkpoint(tmp_path / "other.pt", payload)
+    assert first.read_bytes() == second.read_bytes()
+
+
 class _Evil:
     def __reduce__(self):
         import os

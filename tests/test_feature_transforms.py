@@ -7,7 +7,8 @@ import torch
 from sklearn.preprocessing import QuantileTransformer
 
 from resgenome.data.feature_transforms import apply_transform, fit_order, fit_transform
-from resgenome.pipeline import RunOptions, load_model, train_model
+from resgenome.pipeline import RunOptions, train_model
+from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
 from resgenome.train import TrainConfig
 
@@ -64,8 +65,8 @@ def test_task_fits_on_training_rows_and_the_checkpoint_replays_it(se_csv, tmp_pa
     metrics = train_model("superenhancer", str(se_csv), opts, tmp_path / "run", log=None, figures=False)
     ckpt = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     assert ckpt["preprocessing"]["transform"] == {"kind": "log1p"}
-    _, scorer = load_model(tmp_path / "run" / "model.pt")
+    predictor = Predictor.load(tmp_path / "run" / "model.pt")
     test_rows = np.loadtxt(tmp_path / "run" / "test_scores.csv", delimiter=",", skiprows=1)[:, 2]
     split = task.make_split(table, "chromosome", 0)
-    assert np.allclose(scorer(table.subset(split.test)), test_rows, atol=1e-6)
+    assert np.allclose(predictor.score_dataset(table.subset(split.test)), test_rows, atol=1e-6)
     assert metrics["test"]["n"] == len(split.test)

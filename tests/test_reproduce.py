@@ -16,7 +16,8 @@ import pytest
 
 from resgenome.cli import main
 from resgenome.data.splits import group_split
-from resgenome.reproduce import MODELS, PROTOCOLS, PRESETS, TaskPlan, _cap, make_split, reproduce
+from resgenome.reproduce import MODELS, PROTOCOLS, PRESETS, _cap, make_split, reproduce
+from resgenome.tasks import TaskPreset
 from resgenome.report.html import SECTIONS
 
 from .conftest import write_se_table
@@ -124,7 +125,7 @@ def test_report_is_one_self_contained_file_with_every_section(smoke):
     assert "<link" not in page and "<script" not in page
     images = page.count('<img src="data:image/png;base64,')
     assert images >= FIGURES_PER_TASK * len(TASKS)
-    assert "Sabba" in page
+    assert "Sabba" in page and "ECE before" in page  # the calibration section's table
     if HAS_VIRAL:
         for published in ("93.64%", "90%", "0.923", "0.879", "Tampuu"):
             assert published in page
@@ -174,7 +175,7 @@ def test_capping_keeps_grouped_parts_apart_and_keeps_positives():
     assert _cap(split.test, y, (10**6, 1), np.random.default_rng(1)) is split.test  # small parts stay whole
 
     table = SimpleNamespace(chrom=groups, y=y)  # all the super-enhancer split reads of a table
-    plan = TaskPlan(epochs={}, patience=1, batch_size=8, widths="smoke", caps={"train": (200, 20), "test": (100, 10)})
+    plan = TaskPreset(patience=1, batch_size=8, caps={"train": (200, 20), "test": (100, 10)})
     capped = make_split("superenhancer", table, "grouped", 0, plan)
     assert len(capped.train) == 200 and y[capped.train].sum() >= 20 and len(capped.test) <= 100
     parts = [set(groups[getattr(capped, p)]) for p in ("train", "validation", "test")]

@@ -7,7 +7,10 @@ import torch
 from torch import nn
 
 from resgenome.models import build_model, count_parameters, flops_per_sample
-from resgenome.models.resvg import RESVG_WIDTHS, ResVG
+from resgenome.models.resvg import ResVG
+from resgenome.tasks.viral import PRESETS
+
+RESVG_WIDTHS = {name: preset.widths["resvg"]["width"] for name, preset in PRESETS.items()}
 
 
 def layer_table(model: nn.Module) -> list[tuple]:

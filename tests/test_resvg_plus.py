@@ -8,14 +8,12 @@ import torch
 from torch import nn
 
 from resgenome.augment import reverse_complement_onehot
-from resgenome.data.sequences import kmer_counts, one_hot
+from resgenome.data.encoding import kmer_counts, one_hot
 from resgenome.models import build_model
 from resgenome.models.resvg import ResVG
 from resgenome.models.resvg_plus import RESVG_VARIANTS, KmerFrequencies, ResVGPlus
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.train import TrainConfig
-
-from .test_viral_task import synthetic_prefix  # noqa: F401  (fixture)
 
 SMALL = {"width": 8, "stem_channels": 8}
 
@@ -88,7 +86,7 @@ def test_kmer_branch_alone_can_be_the_linear_model():
 
 
 @pytest.mark.parametrize("name", list(RESVG_VARIANTS))
-def test_one_epoch_toy_training(synthetic_prefix, name):  # noqa: F811
+def test_one_epoch_toy_training(synthetic_prefix, name):
     cfg = TrainConfig(epochs=1, batch_size=64, seed=0, progress=False, rc_augment=True)
     opts = RunOptions(model=name, preset="smoke", train=cfg)
     metrics = train_model("viral", str(synthetic_prefix), opts, None, log=None, figures=False)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from resgenome.data.tables import FEATURES, Scaler, read_table
-from resgenome.errors import InputError
+from resgenome.errors import InputError, ResgenomeError
 
 from .conftest import write_se_table
 
@@ -126,3 +128,44 @@ def test_extra_columns_and_ragged_rows_are_named(se_csv):
     path = se_csv.with_name("trailing.csv")
     path.write_bytes(("\r\n".join(lines) + "\r\n\r\n\r\n").encode())
     assert read_table(path).X.shape == read_table(se_csv).X.shape
+
+
+# ------------------------------------------------------------------------------------------------- properties
+_HEADER = "chrom,start,end,Class," + ",".join(
+    ["H3K27ac", "H3K4me1", "H3K4me3", "H3K9me3", "DNaseI", "Pol2", "p300", "CBP", "Cdk9", "Med12", "Cdk8", "Brg1",
+     "Brd4", "CHD7", "Smc1", "Nipbl", "Lsd1", "Mi2b", "HDAC2", "HDAC", "Oct4", "Sox2", "Nanog", "Esrrb", "Klf4",
+     "Tcfcp2I1", "Prdm14", "Nr5a2", "Smad3", "Stat3", "Tcf3", "AT_content", "GC_content", "phastCons", "phastConsP",
+     "repeat_fraction"]) + ",length"  # fmt: skip
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=400), keep_header=st.booleans())
+def test_table_reader_never_crashes_on_arbitrary_bytes(tmp_path, body, keep_header):
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes((_HEADER.encode() + b"\n" if keep_header else b"") + body)
+    try:
+        table = read_table(path)
+    except ResgenomeError:
+        return
+    assert table.X.shape[1] == 36 and len(table) > 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.sampled_from(["SE", "TE"]),
+                               st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=36, max_size=36)),
+                     min_size=1, max_size=20))  # fmt: skip
+def test_valid_tables_round_trip(tmp_path, rows):
+    path = tmp_path / "ok.csv"
+    lines = [_HEADER] + [f"chr1,{i},{i + 10},{c}," + ",".join(repr(v) for v in vals) + ",10"
+                         for i, (c, vals) in enumerate(rows)]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    table = read_table(path)
+    assert table.y.tolist() == [1 if c == "SE" else 0 for c, _ in rows]
+    assert table.X.tolist() == [list(v) for _, v in rows]
+
+
+def test_errors_are_input_errors_not_tracebacks(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(InputError):
+        read_table(path)

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import torch
 
-from resgenome.data.sequences import one_hot
+from resgenome.data.arrays import ArrayData
+from resgenome.data.encoding import one_hot
 from resgenome.models.ressen import ResSEN
 from resgenome.models.resvg import ResVG
-from resgenome.train import ArrayData, TrainConfig, fit, learning_rate, predict_proba
+from resgenome.predictor import predict_logits
+from resgenome.train import TrainConfig, fit, learning_rate
+
+from .conftest import write_se_table
 
 SMALL = {"stem_channels": 4, "block1": (8, 8), "block2": (8, 8)}
 
@@ -30,7 +41,7 @@ def test_loss_falls_and_model_learns():
     model = ResSEN(12, **SMALL)
     result = fit(model, train, val, _cfg(epochs=8))
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
-    scores = predict_proba(model, val.X)
+    scores = torch.softmax(predict_logits(model, val.X), dim=1)[:, 1].numpy()
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(val.y.numpy(), scores) > 0.8
@@ -115,3 +126,34 @@ def test_cosine_schedule_warms_up_then_decays_and_constant_is_the_papers():
     assert learning_rate(TrainConfig(lr=1e-3), 5, 0.3) == 1e-3
     with pytest.raises(ValueError):
         learning_rate(TrainConfig(schedule="steps"), 1, 0.0)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    se_csv = write_se_table(tmp_path / "se.csv", n=1200, seed=2)
+    args = ["train", "superenhancer", "--data", str(se_csv), "--model", "ressen", "--preset", "smoke", "--epochs", "4",
+            "--batch-size", "8", "--patience", "50", "--seed", "3", "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "resgenome"]
+    reference = tmp_path / "reference"
+    subprocess.run(command + args + ["--out", str(reference)], check=True, env=env, capture_output=True)
+
+    interrupted = tmp_path / "interrupted"
+    proc = subprocess.Popen(command + args + ["--out", str(interrupted)], env=env, stderr=subprocess.PIPE)
+    state = interrupted / "train_state.pt"
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    time.sleep(0.3)  # well inside the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (interrupted / "metrics.json").exists()
+    assert not any(p.name.endswith(".tmp") or p.name.startswith(".") for p in interrupted.iterdir())
+
+    resumed = subprocess.run(command + args + ["--out", str(interrupted), "--resume"], env=env, capture_output=True)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    ref = json.loads((reference / "metrics.json").read_text())
+    got = json.loads((interrupted / "metrics.json").read_text())
+    assert got == ref
+    assert (reference / "history.csv").read_text() == (interrupted / "history.csv").read_text()

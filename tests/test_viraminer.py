@@ -7,8 +7,12 @@ import torch
 from torch import nn
 
 from resgenome.models import build_model, flops_per_sample
-from resgenome.models.viraminer import VIRAMINER_PRESETS, ViraMiner, fit_staged
-from resgenome.train import ArrayData, TrainConfig, fit
+from resgenome.data.arrays import ArrayData
+from resgenome.models.viraminer import ViraMiner, fit_staged
+from resgenome.tasks.viral import PRESETS
+from resgenome.train import TrainConfig, fit
+
+SMOKE = PRESETS["smoke"].widths["viraminer"]
 
 
 def one_hot(codes: torch.Tensor) -> torch.Tensor:
@@ -32,9 +36,9 @@ def test_shapes_of_each_branch_setting():
     torch.manual_seed(0)
     x = one_hot(torch.randint(0, 4, (5, 300)))
     for branch in ("both", "pattern", "frequency"):
-        model = ViraMiner(**VIRAMINER_PRESETS["smoke"], branch=branch).eval()
+        model = ViraMiner(**SMOKE, branch=branch).eval()
         assert model(x).shape == (5, 2)
-    assert not hasattr(ViraMiner(**VIRAMINER_PRESETS["smoke"], branch="pattern"), "frequency")
+    assert not hasattr(ViraMiner(**SMOKE, branch="pattern"), "frequency")
     with pytest.raises(ValueError):
         ViraMiner(branch="neither")
 
@@ -42,7 +46,7 @@ def test_shapes_of_each_branch_setting():
 def test_pattern_branch_is_position_invariant():
     """Global max-pooling: a motif scores the same wherever it sits (away from the edges)."""
     torch.manual_seed(0)
-    model = ViraMiner(**VIRAMINER_PRESETS["smoke"], branch="pattern").eval()
+    model = ViraMiner(**SMOKE, branch="pattern").eval()
     background = torch.zeros(1, 4, 300)  # all-N: every conv output is the bias
     motif = one_hot(torch.randint(0, 4, (1, 11)))
     a, b = background.clone(), background.clone()
@@ -51,8 +55,8 @@ def test_pattern_branch_is_position_invariant():
 
 
 def test_registry_and_flops():
-    assert isinstance(build_model("viraminer", VIRAMINER_PRESETS["smoke"]), ViraMiner)
-    assert isinstance(build_model("viraminer-staged", VIRAMINER_PRESETS["smoke"]), ViraMiner)
+    assert isinstance(build_model("viraminer", SMOKE), ViraMiner)
+    assert isinstance(build_model("viraminer-staged", SMOKE), ViraMiner)
     by_hand = 2 * (4 * 11 * 1200 * 290 + 4 * 8 * 1000 * 293 + 1200 * 1000 + 1000 * 1000 + 2000 * 2)
     assert flops_per_sample("viraminer", {}) == by_hand
 
@@ -71,7 +75,7 @@ def toy_data(n: int, seed: int) -> ArrayData:
 
 def test_staged_training_trains_branches_then_only_the_head():
     torch.manual_seed(0)
-    config = {**VIRAMINER_PRESETS["smoke"], "seq_length": 60, "dropout": 0.1}
+    config = {**SMOKE, "seq_length": 60, "dropout": 0.1}
     model = ViraMiner(**config)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     cfg = TrainConfig(epochs=5, batch_size=32, lr=1e-2, patience=5, progress=False, selection_metric="auroc")

@@ -1,6 +1,6 @@
 """Training-time augmentation of one-hot DNA batches: reverse complements (viral DNA is read from either strand).
 
-Tensor contract: one-hot ``(N, 4, L)`` with channels A, C, G, T (N = all-zero column), as ``data.sequences.one_hot``.
+Tensor contract: one-hot ``(N, 4, L)`` with channels A, C, G, T (N = all-zero column), as ``data.encoding.one_hot``.
 Reversing both the channel and the length axis of that layout is exactly the reverse complement (A<->T, C<->G,
 read backwards; N stays all-zero), so no lookup is needed.
 """

@@ -11,6 +11,7 @@ A model file loads with ``torch.load(path, weights_only=True)``, so opening it c
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -21,21 +22,24 @@ import torch
 
 from . import __version__
 from .errors import CheckpointError
-from .io import atomic_path
+from .io import atomic_open
 
 FORMAT = "resgenome"
 FORMAT_VERSION = 1
-TASKS = ("superenhancer", "viral")
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write a checkpoint atomically; fills in the format fields."""
+    """Write a checkpoint atomically; fills in the format fields. The same payload always gives the same bytes."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__, **payload}
-    if payload.get("task") not in TASKS:
-        raise ValueError(f"checkpoint task must be one of {TASKS}")
+    if not isinstance(payload.get("task"), str):
+        raise ValueError("a checkpoint names its task (resgenome.tasks.TASKS)")
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # serialised in memory first: torch names the archive's inner folder after the file, and the atomic write's
+    # temporary file has a random name, so saving to it directly gave different bytes for the same model each time
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_open(path, "wb") as handle:
+        handle.write(buffer.getbuffer())
     return path
 
 

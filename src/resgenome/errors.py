@@ -19,3 +19,7 @@ class InputError(ResgenomeError):
 
 class CheckpointError(ResgenomeError):
     """A model file that is not a resgenome checkpoint, or one of the wrong task or version."""
+
+
+class ModelWarning(UserWarning):
+    """A model file that loads but lacks something newer resgenome uses (e.g. a calibration); shown as one line."""

@@ -6,7 +6,8 @@ Precision is TP / (TP + FP) — the paper's Eq. 11 misprints it as TP / (TP + FN
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score, brier_score_loss, precision_recall_curve, roc_auc_score
 
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1", "auroc", "auprc")
 
@@ -80,6 +81,47 @@ def evaluate_scores(
     return result
 
 
+#: Equal-width probability bins of the expected calibration error (the usual choice since Guo et al., 2017).
+ECE_BINS = 15
+
+
+def brier_score(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Mean squared difference between the probability of class 1 (not logits), shape (N,), and the 0/1 label."""
+    return float(brier_score_loss(np.asarray(y_true).astype(int), np.asarray(proba, dtype=np.float64), pos_label=1))
+
+
+def reliability_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> dict[str, np.ndarray]:
+    """Per equal-width probability bin: mean predicted probability, observed fraction of class 1, count.
+
+    Returns
+    -------
+    dict of arrays of shape (B,), B <= ``n_bins`` (empty bins are left out): ``predicted``, ``observed``, ``count``.
+    """
+    y = np.asarray(y_true).astype(np.float64)
+    p = np.asarray(proba, dtype=np.float64)
+    which = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)  # p = 1 belongs to the last bin
+    count = np.bincount(which, minlength=n_bins)
+    keep = count > 0
+    predicted = np.bincount(which, weights=p, minlength=n_bins)[keep] / count[keep]
+    observed = np.bincount(which, weights=y, minlength=n_bins)[keep] / count[keep]
+    return {"predicted": predicted, "observed": observed, "count": count[keep]}
+
+
+def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> float:
+    """ECE: the count-weighted mean of |observed fraction - mean probability| over equal-width bins.
+
+    scikit-learn has no ECE; its ``calibration_curve`` drops the bin counts the weighting needs.
+    """
+    bins = reliability_bins(y_true, proba, n_bins)
+    n = bins["count"].sum()
+    return float(np.sum(bins["count"] * np.abs(bins["observed"] - bins["predicted"])) / n) if n else 0.0
+
+
+def calibration_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Brier score and ECE of probabilities of class 1, shape (N,)."""
+    return {"brier": brier_score(y_true, proba), "ece": expected_calibration_error(y_true, proba)}
+
+
 def paired_bootstrap_auroc_difference(
     y_true: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, *, n_boot: int = 2000, seed: int = 0
 ) -> dict[str, float]:
@@ -102,8 +144,6 @@ def paired_bootstrap_auroc_difference(
 def _auroc_rows(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """AUROC of each row of ``scores`` (B, n) against the labels in the same row of ``y`` (B, n), by ranks (ties
     averaged, as roc_auc_score); NaN for a row holding one class only."""
-    from scipy.stats import rankdata
-
     ranks = rankdata(scores, axis=1)
     n_pos = y.sum(axis=1)
     n_neg = y.shape[1] - n_pos

@@ -23,8 +23,15 @@ import torch.distributed as dist
 from torch import nn
 
 #: Test hook: when set to a directory, each rank of a distributed run writes ``rank<R>.sha256`` there, the hash
-#: of its weights after the last epoch and of the best epoch's weights it keeps (tests/test_distributed.py).
+#: of its weights after the last epoch and of the best epoch's weights it keeps (tests/test_parallel.py).
 DUMP_RANK_STATE = "RESGENOME_TEST_DUMP_RANK_STATE"
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless running under torchrun with an initialised process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def launched_by_torchrun() -> bool:

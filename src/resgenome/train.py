@@ -1,15 +1,19 @@
 """ONE trainer for every neural model of both tasks: Adam, cross-entropy, early stopping, resume, DDP.
 
-Data are in-memory tensors (feature tables, or uint8 sequence codes expanded to one-hot per batch by
-``transform``), batched by a seeded permutation per epoch, so an epoch's batches depend only on (seed, epoch):
-a run resumed from its last epoch checkpoint continues exactly as if it had not stopped.
+Data are in-memory tensors (:class:`~resgenome.data.arrays.ArrayData`: feature tables, or uint8 sequence codes
+expanded to one-hot per batch by ``transform``), batched by a seeded permutation per epoch, so an epoch's batches
+depend only on (seed, epoch): a run resumed from its last epoch checkpoint continues exactly as if it had not
+stopped. Each epoch's validation scores go through the Predictor's inference loop
+(:func:`resgenome.predictor.predict_logits`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import time
+import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,14 +23,16 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from .augment import random_reverse_complement
+from .data.arrays import ArrayData
 from .io import atomic_path
+from .machine import bf16_native
 from .metrics import classification_metrics
-from .parallel import block_of, dump_rank_state, gather_rows, shard_order, sync_buffers
+from .parallel import block_of, distributed, dump_rank_state, gather_rows, shard_order, sync_buffers
+from .predictor import autocast, pick_device, predict_logits
 from .runtime import tune_allocator
-
-Transform = Callable[[torch.Tensor], torch.Tensor] | None
 
 
 @dataclass
@@ -56,30 +62,6 @@ class TrainConfig:
 
 
 @dataclass
-class ArrayData:
-    """A labelled in-memory dataset.
-
-    X : torch.Tensor
-        ``(N, 1, F)`` float32 features, or ``(N, L)`` uint8 sequence codes expanded per batch by ``transform``.
-    y : torch.Tensor, shape (N,) int64
-    transform : callable or None
-        Applied to each batch of X on its way to the model (one-hot expansion).
-    """
-
-    X: torch.Tensor
-    y: torch.Tensor
-    transform: Transform = None
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows ``idx`` as the model sees them: (inputs after ``transform``, labels). ``resgenome bench`` times it."""
-        xb, yb = self.X[idx], self.y[idx]
-        return (xb if self.transform is None else self.transform(xb)), yb
-
-
-@dataclass
 class TrainResult:
     history: list[dict] = field(default_factory=list)
     best_state: dict | None = None
@@ -89,41 +71,9 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is an error from the caller's point of view."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        from .errors import ResgenomeError
-
-        raise ResgenomeError("--device cuda: no CUDA device is available here; use --device cpu or auto")
-    return torch.device(device)
-
-
-def distributed() -> tuple[int, int]:
-    """(rank, world size): (0, 1) unless running under torchrun with an initialised process group."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def bf16_native(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 in hardware (CPU: AVX512-BF16 or AMX; CUDA: compute capability >= 8).
-
-    Elsewhere PyTorch emulates bf16, which is several times slower than fp32 (see ``resgenome bench``).
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def _autocast(device: torch.device, precision: str):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor, *,
@@ -132,7 +82,7 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tenso
 
     The trainer's only step, shared with ``resgenome bench`` so that what is measured is what trains.
     """
-    with _autocast(xb.device, precision):
+    with autocast(xb.device, precision):
         logits = net(xb)
         loss = F.cross_entropy(logits.float(), yb, weight=weight)
     optimizer.zero_grad(set_to_none=True)
@@ -167,41 +117,6 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module,
-    X: torch.Tensor,
-    *,
-    transform: Transform = None,
-    batch_size: int = 1024,
-    device: torch.device | str | None = None,
-    precision: str = "fp32",
-) -> torch.Tensor:
-    """Logits ``(N, 2)`` on the CPU, in eval mode; the model's previous mode is restored."""
-    device = pick_device("auto") if device is None else torch.device(device)
-    first = next(model.parameters(), None)
-    if first is not None and first.device != device:  # score where the batches go (CUDA when present)
-        model.to(device)
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        for i in range(0, len(X), batch_size):
-            xb = X[i : i + batch_size]
-            if transform is not None:
-                xb = transform(xb)
-            with _autocast(device, precision):
-                out.append(model(xb.to(device, non_blocking=True)).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0, 2)
-
-
-def predict_proba(model: nn.Module, X: torch.Tensor, **kwargs) -> np.ndarray:
-    """Probability of the positive class, shape (N,)."""
-    return torch.softmax(predict_logits(model, X, **kwargs), dim=1)[:, 1].numpy()
-
-
 def _validate(model, data: ArrayData, cfg: TrainConfig, device, weight) -> tuple[float, float, dict]:
     rank, world = distributed()
     rows = block_of(len(data), rank, world)  # under torchrun each rank scores a block; all ranks get every logit
@@ -232,75 +147,105 @@ def fit(
     after every epoch; ``resume=True`` continues from it.
     """
     tune_allocator()
-    rank, world = distributed()
-    device = pick_device(cfg.device)
-    seed_everything(cfg.seed + rank)  # ranks draw different dropout masks; rank 0 (and a single process) as before
-    model.to(device)
-    net: nn.Module = model
-    if world > 1:
-        ids = None if device.type != "cuda" else [torch.cuda.current_device() if device.index is None else device.index]
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if cfg.precision == "bf16" and device.type == "cpu" and not bf16_native(device) and log and rank == 0:
-        log("warning: this CPU has no bf16 instructions (AVX512-BF16 / AMX); --precision bf16 will be slower than fp32")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    weight = None
-    if cfg.class_weight:
-        counts = torch.bincount(train.y, minlength=2).float()
-        weight = (counts.sum() / (2 * counts.clamp(min=1))).to(device)
-    val_weight = None if weight is None else weight.cpu()
-
-    result = TrainResult()
-    start_epoch = 1
-    bad_epochs = 0
+    run = _Training(model, train, validation, cfg, log)
     state_path = Path(state_path) if state_path else None
-    if resume and state_path and state_path.exists():
+    start_epoch = run.resume(state_path) if resume and state_path and state_path.exists() else 1
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        train_loss, train_acc = run.train_epoch(epoch)
+        patience_spent = run.end_epoch(epoch, train_loss, train_acc, t0)
+        if state_path and run.rank == 0:
+            _save_state(state_path, model, run.optimizer, run.result, epoch, run.bad_epochs)
+        if patience_spent:
+            run.result.stopped_early = True
+            break
+    return run.finish()
+
+
+class _Training:
+    """What the steps of one :func:`fit` share: the model (and its DistributedDataParallel wrapper), optimizer,
+    device, loss weights, the result so far and the early-stopping counter."""
+
+    def __init__(self, model: nn.Module, train: ArrayData, validation: ArrayData, cfg: TrainConfig,
+                 log: Callable[[str], None] | None):  # fmt: skip
+        self.model, self.train, self.validation, self.cfg, self.log = model, train, validation, cfg, log
+        self.rank, self.world = distributed()
+        self.device = device = pick_device(cfg.device)
+        # ranks draw different dropout masks; rank 0 (and a single process) as before
+        seed_everything(cfg.seed + self.rank)
+        model.to(device)
+        self.net: nn.Module = model
+        if self.world > 1:
+            ids = None  # DistributedDataParallel places CPU modules itself
+            if device.type == "cuda":
+                ids = [torch.cuda.current_device() if device.index is None else device.index]
+            self.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if cfg.precision == "bf16" and device.type == "cpu" and not bf16_native(device) and log and self.rank == 0:
+            log("warning: this CPU has no bf16 instructions (AVX512-BF16 / AMX); --precision bf16 will be slower than "
+                "fp32")
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.weight = None
+        if cfg.class_weight:
+            counts = torch.bincount(train.y, minlength=2).float()
+            self.weight = (counts.sum() / (2 * counts.clamp(min=1))).to(device)
+        self.val_weight = None if self.weight is None else self.weight.cpu()
+        self.result = TrainResult()
+        self.bad_epochs = 0
+
+    def resume(self, state_path: Path) -> int:
+        """Load the resumable state written after an epoch; returns the first epoch still to run."""
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
+        result = self.result
         result.history = state["history"]
         result.best_state = state["best_state"]
         result.best_epoch = state["best_epoch"]
         result.best_score = state["best_score"]
         result.seconds = state["seconds"]
-        bad_epochs = state["bad_epochs"]
-        start_epoch = state["epoch"] + 1
-        if log:
-            log(f"resuming from epoch {state['epoch']} ({state_path})")
-        if bad_epochs >= cfg.patience:
-            start_epoch = cfg.epochs + 1
+        self.bad_epochs = state["bad_epochs"]
+        if self.log:
+            self.log(f"resuming from epoch {state['epoch']} ({state_path})")
+        if self.bad_epochs >= self.cfg.patience:
+            return self.cfg.epochs + 1
+        return state["epoch"] + 1
 
-    n = len(train)
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        net.train()
-        order = shard_order(_epoch_order(n, cfg.seed, epoch), rank, world)
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over this rank's share of a seeded permutation; returns (mean loss, accuracy) over all ranks."""
+        cfg, device, rank, world = self.cfg, self.device, self.rank, self.world
+        self.net.train()
+        order = shard_order(_epoch_order(len(self.train), cfg.seed, epoch), rank, world)
         total_loss = total_correct = total_seen = 0.0
         batches = range(0, len(order), cfg.batch_size)
         bar = _progress(batches, f"epoch {epoch}/{cfg.epochs}", cfg.progress and rank == 0)
         for step, i in enumerate(bar):
             if cfg.schedule != "constant":
-                for group in optimizer.param_groups:
+                for group in self.optimizer.param_groups:
                     group["lr"] = learning_rate(cfg, epoch, step / max(len(batches), 1))
             idx = order[i : i + cfg.batch_size]
             if len(idx) < 2 and len(order) > 1:  # BatchNorm cannot train on a single sample
                 continue
-            xb, yb = train.batch(idx)
+            xb, yb = self.train.batch(idx)
             if cfg.rc_augment:
                 xb = random_reverse_complement(xb, _epoch_generator(cfg.seed, epoch, 1 + i))
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            loss, logits = train_step(net, optimizer, xb, yb, precision=cfg.precision, weight=weight)
+            loss, logits = train_step(self.net, self.optimizer, xb, yb, precision=cfg.precision, weight=self.weight)
             total_loss += loss.item() * len(yb)
             total_correct += (logits.argmax(1) == yb).sum().item()
             total_seen += len(yb)
-        sync_buffers(model, world)
+        sync_buffers(self.model, world)
         sums = torch.tensor([total_loss, total_correct, total_seen], dtype=torch.float64)
         if world > 1:  # NCCL reduces on the GPU only
             sums = sums.to(device)
             dist.all_reduce(sums)
             sums = sums.cpu()
-        train_loss, train_acc = (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
-        val_loss, val_acc, val_metrics = _validate(model, validation, cfg, device, val_weight)
+        return (sums[0] / sums[2]).item(), (sums[1] / sums[2]).item()
+
+    def end_epoch(self, epoch: int, train_loss: float, train_acc: float, t0: float) -> bool:
+        """Validate, record the epoch, keep the best weights; True when the patience has run out."""
+        cfg, result = self.cfg, self.result
+        val_loss, val_acc, val_metrics = _validate(self.model, self.validation, cfg, self.device, self.val_weight)
         score = val_metrics.get(cfg.selection_metric)
         score = -math.inf if score is None else score
         result.seconds += time.perf_counter() - t0
@@ -310,26 +255,26 @@ def fit(
             "seconds": result.seconds,
         })  # fmt: skip
         if score > result.best_score:
-            result.best_score, result.best_epoch, bad_epochs = score, epoch, 0
-            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            result.best_score, result.best_epoch, self.bad_epochs = score, epoch, 0
+            result.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         else:
-            bad_epochs += 1
-        if log and rank == 0:
-            log(
+            self.bad_epochs += 1
+        if self.log and self.rank == 0:
+            self.log(
                 f"epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.4f} | val loss {val_loss:.4f}"
                 f" acc {val_acc:.4f} {cfg.selection_metric} {score:.4f}"
             )
-        if state_path and rank == 0:
-            _save_state(state_path, model, optimizer, result, epoch, bad_epochs)
-        if bad_epochs >= cfg.patience:
-            result.stopped_early = True
-            break
-    if result.best_state is None:  # no epoch ran (epochs=0)
-        result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    dump_rank_state(model.state_dict(), result.best_state, rank, world)
-    model.load_state_dict(result.best_state)
-    model.cpu()
-    return result
+        return self.bad_epochs >= cfg.patience
+
+    def finish(self) -> TrainResult:
+        """Leave the best epoch's weights in the model, on the CPU."""
+        model, result = self.model, self.result
+        if result.best_state is None:  # no epoch ran (epochs=0)
+            result.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        dump_rank_state(model.state_dict(), result.best_state, self.rank, self.world)
+        model.load_state_dict(result.best_state)
+        model.cpu()
+        return result
 
 
 def _save_state(path: Path, model, optimizer, result: TrainResult, epoch: int, bad_epochs: int) -> None:
@@ -352,6 +297,18 @@ def _save_state(path: Path, model, optimizer, result: TrainResult, epoch: int, b
 def _progress(iterable, description: str, enabled: bool):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
-
     return tqdm(iterable, desc=description, unit="batch", leave=False, disable=None, dynamic_ncols=True)
+
+
+class _CallableModule(types.ModuleType):
+    """``resgenome.train`` names two things: this module (the trainer) and the Python API's
+    :func:`resgenome.api.train`. Once this module is imported, Python makes it the package's ``train`` attribute, so
+    the module itself must do what ``resgenome.train(...)`` promises: called, it is :func:`resgenome.api.train`."""
+
+    def __call__(self, *args, **kwargs):
+        from .api import train as train_api
+
+        return train_api(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

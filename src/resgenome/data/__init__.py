@@ -1,4 +1,5 @@
-"""Data for both tasks: the dataset registry, feature tables and DNA sequences.
+"""Data for both tasks: the dataset registry (``registry``), feature tables (``tables``), DNA encoding and windows
+(``encoding``), DNA file readers (``readers``), splits (``splits``) and the trainer's in-memory arrays (``arrays``).
 
 Tensor contract (shared by every model in :mod:`resgenome.models`):
 

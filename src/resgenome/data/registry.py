@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
 from .. import __version__
 from ..errors import InputError, ResgenomeError
 from ..io import atomic_open, atomic_path, check_writable_dir
@@ -381,9 +384,10 @@ def locate(name: str, dir: str | os.PathLike | None = None) -> list[Path]:
 
 
 def resolve_data_argument(value: str | os.PathLike) -> list[Path]:
-    """Turn a ``--data`` argument into files: an existing path as itself, else a dataset name via :func:`locate`."""
+    """Turn a ``--data`` argument into files: ``-`` (standard input) or an existing path as itself, else a dataset
+    name via :func:`locate`."""
     path = Path(value)
-    if path.exists():
+    if str(value) == "-" or path.exists():
         return [path]
     if str(value) in DATASETS:
         return locate(str(value))
@@ -467,9 +471,6 @@ def _progress_bar(label: str, total: int | None, enabled: bool) -> Iterator[Call
     if not (enabled and sys.stderr.isatty()):
         yield lambda n: None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
     columns = (
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()
     )

@@ -9,13 +9,12 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..io import check_input_file
+from ..io import Input, open_input
 
 #: The 36 features in the paper's Table 1 order, under the column names of the imPROSE file (which orders them
 #: differently and spells Pol II, Chd7 and Tcfcp2l1 as Pol2, CHD7 and Tcfcp2I1).
@@ -26,6 +25,8 @@ FEATURES: tuple[str, ...] = (
     "phastConsP", "repeat_fraction",
 )  # fmt: skip
 COORDINATES = ("chrom", "start", "end")
+_EXPECTED = "a CSV with header chrom,start,end,Class,<features>"
+_BOM = b"\xef\xbb\xbf"  # spreadsheet programs put it at the start of exported CSVs
 LABEL_COLUMN = "Class"
 CLASSES = {"TE": 0, "SE": 1}
 LABEL_NAMES = {v: k for k, v in CLASSES.items()}
@@ -80,40 +81,13 @@ def read_table(
     require_labels : bool
         If True, a ``Class`` column of SE/TE is required (training, evaluation); if False it is optional
         (prediction) and read when present.
+
+    The file (``-`` = standard input; plain, gzip, bzip2 or xz) is read once, front to back.
     """
-    path, name = check_input_file(path, "a CSV with header chrom,start,end,Class,<features>")
-    with open(path, "rb") as handle:
-        head = handle.read(4096)
-    if not head.strip():
-        raise InputError(f"{name}: file is empty; expected a CSV with header chrom,start,end,Class,<features>")
-    if b"\x00" in head:
-        raise InputError(f"{name}: binary file, expected a CSV with header chrom,start,end,Class,<features>")
-    try:
-        text_head = head.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{name}: not a UTF-8 text file; expected a CSV") from None
-    header = next(csv.reader([text_head.splitlines()[0]]))
-    header = [h.strip() for h in header]
-    missing = [c for c in (*COORDINATES, *features) if c not in header]
-    if require_labels and LABEL_COLUMN not in header:
-        missing.insert(3, LABEL_COLUMN)
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise InputError(
-            f"{name}: line 1: missing column(s) {shown}; expected header chrom,start,end,Class,<36 features>"
-            " as in the imPROSE table"
-        )
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise InputError(f"{name}: line 1: duplicated column(s) {', '.join(dupes)}")
-    extra = [h for h in header if h not in (*COORDINATES, LABEL_COLUMN, *FEATURES, "length")]
-    if extra:  # most often a misspelt feature or a shifted header; silently ignoring it would hide either
-        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
-        raise InputError(
-            f"{name}: line 1: unexpected column(s) {shown}; expected only chrom,start,end,Class,<36 features>,length"
-            " as in the imPROSE table (remove or rename them)"
-        )
-    frame = pd.DataFrame(_read_rows(path, name, len(header)), columns=header)
+    with open_input(path, _EXPECTED) as source:  # one pass: a pipe has no second chance
+        name = source.name
+        header = _read_header(source, name, features, require_labels)
+        frame = pd.DataFrame(_read_rows(source, name, len(header)), columns=header)
     if len(frame) == 0:
         raise InputError(f"{name}: has a header but no data rows")
 
@@ -140,12 +114,49 @@ def read_table(
     return FeatureTable(X, y, chrom.astype(str), start, end, tuple(features), name)
 
 
-def _read_rows(path: Path, name: str, n_fields: int) -> list[list[str]]:
+def _read_header(source: Input, name: str, features: tuple[str, ...], require_labels: bool) -> list[str]:
+    """The header's column names, after checking the file is text with every needed column and no unknown one.
+    Only looks ahead (the rows are read from the start, after it)."""
+    head = source.peek(4096)
+    head = head[len(_BOM) :] if head.startswith(_BOM) else head
+    if not head.strip():
+        raise InputError(f"{name}: file is empty; expected a CSV with header chrom,start,end,Class,<features>")
+    if b"\x00" in head:
+        raise InputError(f"{name}: binary file, expected a CSV with header chrom,start,end,Class,<features>")
+    try:  # the header line only: the peek may end inside a multi-byte character further on
+        text_head = head[: head.find(b"\n") + 1 or len(head)].decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: not a UTF-8 text file; expected a CSV") from None
+    header = next(csv.reader([text_head.splitlines()[0]]))
+    header = [h.strip() for h in header]
+    missing = [c for c in (*COORDINATES, *features) if c not in header]
+    if require_labels and LABEL_COLUMN not in header:
+        missing.insert(3, LABEL_COLUMN)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise InputError(
+            f"{name}: line 1: missing column(s) {shown}; expected header chrom,start,end,Class,<36 features>"
+            " as in the imPROSE table"
+        )
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise InputError(f"{name}: line 1: duplicated column(s) {', '.join(dupes)}")
+    extra = [h for h in header if h not in (*COORDINATES, LABEL_COLUMN, *FEATURES, "length")]
+    if extra:  # most often a misspelt feature or a shifted header; silently ignoring it would hide either
+        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        raise InputError(
+            f"{name}: line 1: unexpected column(s) {shown}; expected only chrom,start,end,Class,<36 features>,length"
+            " as in the imPROSE table (remove or rename them)"
+        )
+    return header
+
+
+def _read_rows(source: Input, name: str, n_fields: int) -> list[list[str]]:
     """The data rows as strings, each checked to have as many fields as the header (a short or long row means
     shifted values); blank lines are allowed after the last row only, so row i is on line i + 2."""
     rows: list[list[str]] = []
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
+        with source.text() as handle:
             reader = csv.reader(handle, skipinitialspace=True)
             next(reader, None)
             blank = None  # the first blank line

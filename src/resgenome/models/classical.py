@@ -88,13 +88,42 @@ def _pack_hgb(node_arrays) -> dict:
 def predict_exported(model: dict, X: np.ndarray) -> np.ndarray:
     """Probability of class 1 from an exported model; X : (N, F) float, dense or scipy-sparse."""
     if hasattr(X, "toarray"):  # sparse k-mer counts: densify a block of rows at a time to bound memory
-        rows = 4096
-        parts = [predict_exported(model, X[i : i + rows].toarray()) for i in range(0, X.shape[0], rows)]
-        return np.concatenate(parts) if parts else np.zeros(0)
+        return _blockwise(predict_exported, model, X)
     X = np.asarray(X, dtype=np.float64)
     if model["kind"] == "linear":
         z = X @ model["coef"].numpy() + model["intercept"]
         return 1.0 / (1.0 + np.exp(-z))
+    total = _tree_total(model, X)
+    if model["kind"] == "forest":
+        return total / len(model["roots"])
+    return 1.0 / (1.0 + np.exp(-(total + model["baseline"])))
+
+
+def log_odds_exported(model: dict, X: np.ndarray) -> np.ndarray:
+    """Log-odds of class 1 from an exported model, float64 (N,): the decision value of a linear or boosted model,
+    ``log(p / (1 - p))`` of a forest's vote fraction (infinite where all trees agree)."""
+    if hasattr(X, "toarray"):
+        return _blockwise(log_odds_exported, model, X)
+    X = np.asarray(X, dtype=np.float64)
+    if model["kind"] == "linear":
+        return X @ model["coef"].numpy() + model["intercept"]
+    total = _tree_total(model, X)
+    if model["kind"] == "forest":
+        p = total / len(model["roots"])
+        with np.errstate(divide="ignore"):
+            return np.log(p) - np.log1p(-p)
+    return total + model["baseline"]
+
+
+def _blockwise(function, model: dict, X) -> np.ndarray:
+    """``function(model, rows)`` over blocks of 4096 rows of a sparse X, densified one block at a time."""
+    rows = 4096
+    parts = [function(model, X[i : i + rows].toarray()) for i in range(0, X.shape[0], rows)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _tree_total(model: dict, X: np.ndarray) -> np.ndarray:
+    """Sum over the trees of the leaf value each row of X (N, F) float64 reaches."""
     left, right = model["left"].numpy(), model["right"].numpy()
     feature, threshold = model["feature"].numpy(), model["threshold"].numpy()
     leaf, value = model["leaf"].numpy(), model["value"].numpy()
@@ -109,6 +138,4 @@ def predict_exported(model: dict, X: np.ndarray) -> np.ndarray:
             node[active] = np.where(go_left, left[n], right[n])
             active = ~leaf[node]
         total += value[node]
-    if model["kind"] == "forest":
-        return total / len(model["roots"])
-    return 1.0 / (1.0 + np.exp(-(total + model["baseline"])))
+    return total

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .registry import build_model
+
 
 def _input_shape(model: nn.Module, config: dict) -> tuple[int, ...]:
     shape = getattr(model, "input_shape", None)
@@ -35,8 +37,6 @@ def flops_per_sample(model_name: str, config: dict) -> int:
     Counts convolutions and linear layers (2 FLOPs per multiply-add). ResVG at the paper's width 1000 gives about
     7.37e9; ViraMiner at its published widths about 5.4e7.
     """
-    from . import build_model
-
     with torch.device("meta"):
         model = build_model(model_name, dict(config))
     model.eval()

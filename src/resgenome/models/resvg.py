@@ -7,12 +7,6 @@ from torch import nn
 
 from .blocks import AdaptiveAvgPool1d, ConvBNReLU, MaxPool1d, ResidualBlock
 
-#: Width of the residual block by preset. ``paper`` is Sabba et al.'s 1000 filters (~7.4 GFLOP per sequence forward,
-#: a GPU setting); ``cpu`` was chosen by measurement on the development set (see :class:`ResVG`); ``smoke`` is for
-#: tests and CI only.
-RESVG_WIDTHS = {"paper": 1000, "cpu": 32, "smoke": 8}
-
-
 class ResVG(nn.Module):
     """Residual network on one-hot DNA (Sabba et al., 2022, ResVG).
 
@@ -64,7 +58,7 @@ class ResVG(nn.Module):
     def __init__(
         self,
         *,
-        width: int = RESVG_WIDTHS["paper"],
+        width: int = 1000,
         seq_length: int = 300,
         stem_channels: int = 64,
         stem_kernel: int = 7,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..augment import reverse_complement_onehot
-from .resvg import RESVG_WIDTHS, ResVG
+from .resvg import ResVG
 
 #: The registered variants: name -> the keyword arguments of :class:`ResVGPlus` that make it.
 RESVG_VARIANTS: dict[str, dict] = {
@@ -24,7 +24,7 @@ class KmerFrequencies(nn.Module):
     """Overlapping k-mer frequencies of one-hot DNA, computed inside the model (no gradient flows through).
 
     ``(N, 4, L)`` one-hot -> ``(N, 4**k)``: column ``sum(code[i + j] * 4**(k - 1 - j))`` (the order of
-    ``data.sequences.kmer_counts``), counts divided by the number of counted k-mers; a k-mer touching an N is not
+    ``data.encoding.kmer_counts``), counts divided by the number of counted k-mers; a k-mer touching an N is not
     counted. The same features as the k-mer baselines (which also scale them, here left to batch normalisation).
     """
 
@@ -92,7 +92,7 @@ class ResVGPlus(ResVG):
     """
 
     def __init__(self, *, rc: bool = False, kmer: int = 0, kmer_dropout: float = 0.0,
-                 width: int = RESVG_WIDTHS["paper"], n_classes: int = 2, **resvg):  # fmt: skip
+                 width: int = 1000, n_classes: int = 2, **resvg):  # fmt: skip
         super().__init__(width=width, n_classes=n_classes, **resvg)
         self.rc = rc
         self.kmer = None

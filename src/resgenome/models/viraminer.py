@@ -13,13 +13,6 @@ from torch import nn
 
 from .blocks import AdaptiveAvgPool1d, AdaptiveMaxPool1d, Conv1d, as_channels_last
 
-#: Widths by preset. ``paper`` = ViraMiner's best reported setting (1200 pattern filters k11, 1000 frequency filters
-#: k8); ``cpu`` narrower for a 2-core machine; ``smoke`` for tests.
-VIRAMINER_PRESETS = {
-    "paper": {"pattern_filters": 1200, "frequency_filters": 1000, "hidden": 1000},
-    "cpu": {"pattern_filters": 300, "frequency_filters": 250, "hidden": 250},
-    "smoke": {"pattern_filters": 8, "frequency_filters": 8, "hidden": 8},
-}
 BRANCHES = ("both", "pattern", "frequency")
 
 

@@ -1,4 +1,4 @@
-"""Plots: training curves (the paper's overfitting evidence), ROC and PR curves, confusion matrices.
+"""Plots: training curves (the paper's overfitting evidence), ROC and PR curves, confusion matrices, reliability.
 
 Every function takes ``ax=None`` and returns the Axes; callers save and close figures (Agg backend, no screen).
 """
@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve  # noqa: E402
 
 from ..io import atomic_path  # noqa: E402
 
@@ -34,9 +34,10 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: s
     """``curves`` maps a model name to (y_true, scores)."""
     ax = ax or plt.gca()
     for name, (y, s) in curves.items():
+        if len(np.unique(y)) < 2:  # no curve exists: scikit-learn would warn and draw a meaningless one
+            ax.plot([], [], label=f"{name} (one class only: undefined)")
+            continue
         fpr, tpr, _ = roc_curve(y, s)
-        from sklearn.metrics import auc
-
         ax.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("false positive rate")
@@ -48,10 +49,11 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: s
 
 def plot_pr(curves: dict[str, tuple[np.ndarray, np.ndarray]], ax=None, title: str = "Precision-recall (test)"):
     ax = ax or plt.gca()
-    from sklearn.metrics import average_precision_score
-
     base = None
     for name, (y, s) in curves.items():
+        if len(np.unique(y)) < 2:
+            ax.plot([], [], label=f"{name} (one class only: undefined)")
+            continue
         precision, recall, _ = precision_recall_curve(y, s)
         ax.step(recall, precision, where="post", label=f"{name} (AUPRC {average_precision_score(y, s):.3f})")
         base = float(np.mean(y))
@@ -76,6 +78,31 @@ def plot_confusion(confusion: dict[str, int], ax=None, title: str = "confusion (
     ax.set_xticks([0, 1], [f"pred {labels[0]}", f"pred {labels[1]}"])
     ax.set_yticks([0, 1], [f"true {labels[0]}", f"true {labels[1]}"])
     ax.set_title(title)
+    return ax
+
+
+def plot_reliability(curves: dict[str, dict], ax=None, title: str = "reliability (test)"):
+    """Observed fraction of positives against mean predicted probability, per probability bin.
+
+    ``curves`` maps a label to bins as :func:`resgenome.metrics.reliability_bins` returns them (``predicted``,
+    ``observed``, ``count``, lists or arrays); a point's area follows its bin's count. Both axes are logarithmic
+    below 0.01 (most windows of a task with 2% positives have small probabilities), linear above.
+    """
+    ax = ax or plt.gca()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfectly calibrated")
+    for k, (name, bins) in enumerate(curves.items()):
+        predicted, observed = np.asarray(bins["predicted"]), np.asarray(bins["observed"])
+        count = np.asarray(bins["count"], dtype=float)
+        ax.plot(predicted, observed, color=f"C{k}", marker="", linewidth=1)
+        ax.scatter(predicted, observed, s=8 + 60 * np.sqrt(count / max(count.max(), 1)), color=f"C{k}", label=name)
+    ax.set_xscale("symlog", linthresh=0.01)
+    ax.set_yscale("symlog", linthresh=0.01)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed fraction positive")
+    ax.set_title(title)
+    ax.legend(fontsize="small", loc="upper left")
     return ax
 
 

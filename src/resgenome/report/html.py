@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..comparison import result_row
 from ..io import atomic_open
 from . import figures
 
@@ -27,6 +28,7 @@ SECTIONS = {
     "roc-pr": "ROC and PR curves",
     "training-curves": "Training curves",
     "confusion": "Confusion matrices",
+    "calibration": "Calibration",
     "overfitting": "Overfitting",
     "published": "Published figures",
     "runs": "Every run",
@@ -176,7 +178,7 @@ def _setup(setup: dict) -> str:
         _table(["", ""], [
             ["CPU", escape(str(hw["cpu"]))],
             ["cores / torch threads", f"{hw['cores']} / {hw['torch_threads']}"],
-            ["device", escape(hw["device"])],
+            ["device", escape(hw.get("gpu") or hw["device"])],
             ["torch / Python / resgenome", escape(f"{hw['torch']} / {hw['python']} / {hw['resgenome']}")],
             ["platform", escape(hw["platform"])],
             ["load average at start / end (1, 5, 15 min)", escape(load_text)
@@ -301,6 +303,29 @@ def _confusion(setup: dict, runs) -> str:
     return "".join(parts)
 
 
+def _calibration(setup: dict, runs) -> str:
+    parts = ["<p class=\"note\">Grouped protocol, first seed, test set: Brier score and expected calibration error "
+             "(ECE, 15 equal-width bins) of each model's own probabilities and after the calibration fitted on the "
+             "validation set (Platt scaling), and the reliability of the calibrated probabilities.</p>"]  # fmt: skip
+    for task in setup["tasks"]:
+        chosen = [r for r in _first_seed(runs, task, "grouped") if "calibration" in r.metrics]
+        if not chosen:
+            continue
+        rows = []
+        for r in chosen:
+            test = r.metrics["calibration"]["test"]
+            rows.append([escape(r.model), _f(test["before"]["brier"], 4), _f(test["after"]["brier"], 4),
+                         _f(test["before"]["ece"], 4), _f(test["after"]["ece"], 4)])  # fmt: skip
+        fig, ax = plt.subplots(figsize=(5, 4))
+        figures.plot_reliability({r.model: r.metrics["calibration"]["test"]["reliability"]["after"] for r in chosen},
+                                 ax, f"{task}: calibrated, test")  # fmt: skip
+        fig.tight_layout()
+        parts.append(f"<h3>{escape(task)}</h3>")
+        parts.append(_table(["model", "Brier before", "Brier after", "ECE before", "ECE after"], rows))
+        parts.append(_png(fig))
+    return "".join(parts)
+
+
 def _overfitting(setup: dict, summary: list[dict]) -> str:
     parts = ["<p class=\"note\">Overfitting gap = final-epoch validation loss − training loss (mean over seeds; "
              "neural models only, since the classical models have no training curve). A growing positive gap is the "
@@ -375,6 +400,7 @@ def render_report(*, setup: dict, runs, summary: list[dict], reading: dict, resu
         "roc-pr": _curves(setup, runs),
         "training-curves": _training(setup, runs),
         "confusion": _confusion(setup, runs),
+        "calibration": _calibration(setup, runs),
         "overfitting": _overfitting(setup, summary),
         "published": _published(setup, results),
         "runs": _runs(results),
@@ -399,7 +425,7 @@ def render_report(*, setup: dict, runs, summary: list[dict], reading: dict, resu
 overfit less. This report retrains every model on identical splits under three protocols and says what held up.</p>
 <p>Tasks: {escape(tasks)} · preset <b>{escape(setup['preset'])}</b> · {len(results)} runs,
 {setup['train_seconds_total'] / 60:.1f} min of training on {escape(str(hw['cores']))} cores
-({escape(hw['device'])}){shared}
+({escape(hw.get('gpu') or hw['device'])}){shared}
 · resgenome {escape(hw['resgenome'])} · {escape(setup['finished'])}</p></header>
 <nav>{nav}</nav><main>{sections}</main></body></html>
 """
@@ -408,8 +434,6 @@ overfit less. This report retrains every model on identical splits under three p
 def write_report(path: str | os.PathLike, *, setup: dict, runs, summary: list[dict], reading: dict,
                  results: list[dict] | None = None) -> Path:  # fmt: skip
     """Render and write the report atomically; return its path."""
-    from ..reproduce import result_row
-
     results = results if results is not None else [result_row(r) for r in runs]
     page = render_report(setup=setup, runs=runs, summary=summary, reading=reading, results=results)
     path = Path(path)

@@ -6,26 +6,70 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from scipy import sparse
 
 from ..data import registry
-from ..data.sequences import (
-    SequenceSet,
-    experiment_of,
-    kmer_counts,
-    one_hot,
-    read_sequences,
-    reverse_complement,
-)
+from ..data.encoding import kmer_counts, one_hot, reverse_complement
+from ..data.readers import SequenceSet, experiment_of, read_sequences
 from ..data.splits import Split, group_split, random_split
 from ..errors import ResgenomeError
-from ..models.resvg import RESVG_WIDTHS
 from ..models.resvg_plus import RESVG_VARIANTS
-from ..models.viraminer import VIRAMINER_PRESETS, fit_staged
-from ..train import ArrayData, fit
+from .base import ALL, Task, TaskPreset
+
+#: ViraMiner's widths. ``paper`` = its best reported setting (1200 pattern filters k11, 1000 frequency filters k8);
+#: ``cpu`` narrower for a 2-core machine; ``smoke`` for tests.
+_VIRAMINER = {
+    "paper": {"pattern_filters": 1200, "frequency_filters": 1000, "hidden": 1000},
+    "cpu": {"pattern_filters": 300, "frequency_filters": 250, "hidden": 250},
+    "smoke": {"pattern_filters": 8, "frequency_filters": 8, "hidden": 8},
+}
+#: ResVG's residual-block width W. ``paper`` is Sabba et al.'s 1000 filters (~7.4 GFLOP per sequence forward, a GPU
+#: setting); ``cpu`` was chosen by measurement on the development set (see :class:`~resgenome.models.resvg.ResVG`);
+#: ``smoke`` is for tests and CI only.
+_RESVG = {"paper": 1000, "cpu": 32, "smoke": 8}
+
+#: Every preset of the task: model widths, and what ``resgenome reproduce`` trains for how long on how many rows.
+PRESETS = {
+    "smoke": TaskPreset(
+        widths={"resvg": {"width": _RESVG["smoke"]}, "viraminer": _VIRAMINER["smoke"],
+                "viraminer-staged": _VIRAMINER["smoke"]},
+        epochs={"resvg": 1, "viraminer": 1}, patience=1, batch_size=64, kmer=4,
+        classical_params={"kmer-rf": {"n_estimators": 10}, "kmer-logreg": {"max_iter": 200}},
+        caps={"train": (400, 40), "validation": (200, 20), "test": (200, 20)},
+    ),
+    "cpu": TaskPreset(
+        widths={"resvg": {"width": _RESVG["cpu"]}, "viraminer": _VIRAMINER["cpu"],
+                "viraminer-staged": _VIRAMINER["cpu"]},
+        epochs={"resvg": 3, "viraminer": 3}, patience=2, batch_size=128, kmer=6,
+        classical_params={"kmer-rf": {"n_estimators": 100}},
+        caps={"train": (4000, ALL), "validation": (4000, 0)},
+    ),
+    "paper": TaskPreset(
+        widths={"resvg": {"width": _RESVG["paper"]}, "viraminer": _VIRAMINER["paper"],
+                "viraminer-staged": _VIRAMINER["paper"]},
+        epochs={"resvg": 20, "viraminer": 20}, patience=4, batch_size=128, kmer=6,
+    ),
+}  # fmt: skip
+
+
+def _viraminer_width(width: int) -> dict:
+    """--width sets the pattern filters; the others keep ViraMiner's 1000:1200 ratio."""
+    return {"pattern_filters": width, "frequency_filters": max(1, width * 5 // 6), "hidden": max(1, width * 5 // 6)}
+
+
+# variants beyond the paper (models/resvg_plus.py): ResVG's width at every preset and under --width, with the
+# variant's deviations on top
+for _preset in PRESETS.values():
+    _preset.widths.update({name: {**_preset.widths["resvg"], **deviations}
+                           for name, deviations in RESVG_VARIANTS.items()})  # fmt: skip
+_WIDTH_RULES: dict[str, Callable[[int], dict]] = {
+    "resvg": lambda w: {"width": w}, "viraminer": _viraminer_width, "viraminer-staged": _viraminer_width}
+_WIDTH_RULES.update({name: (lambda w, d=deviations: {"width": w, **d}) for name, deviations in RESVG_VARIANTS.items()})
+
 
 PARTS = ("train", "validation", "test")
 KMER_RANGE = range(3, 8)
@@ -93,20 +137,25 @@ def duplicates_across(train_codes: np.ndarray, other_codes: np.ndarray) -> tuple
     return int(exact.sum()), int(rc.sum())
 
 
-class ViralTask:
+class ViralTask(Task):
+    """Viral (1) vs non-viral (0) DNA: fixed-length sequences (ViraMiner's 300 bp) for training and evaluation;
+    contigs of any length are cut into such windows by ``resgenome predict viral``."""
+
     name = "viral"
     selection_metric = "auroc"  # as ViraMiner
-    neural_models = ("resvg", "viraminer", "viraminer-staged", *RESVG_VARIANTS)
     classical_models = ("kmer-rf", "kmer-logreg")
     splits = ("fullset", "random", "experiment")
     default_split = "fullset"
     positive, negative = "viral", "non-viral"
-    group_name = "experiment"
+    presets = PRESETS
+    width_rules = _WIDTH_RULES
 
     # ------------------------------------------------------------------ data
     def resolve(self, data: str | os.PathLike) -> list[Path]:
         """The files behind ``--data``: a file, a PREFIX (PREFIX_{train,validation,test}.csv) or a registry name."""
         text = str(data)
+        if text == "-":  # standard input
+            return [Path(text)]
         if Path(text).is_file() or text in registry.DATASETS:
             return registry.resolve_data_argument(text)
         prefixed = [Path(f"{text}_{part}.csv") for part in PARTS]
@@ -205,42 +254,21 @@ class ViralTask:
             return sparse.csr_matrix((0, 4**k), dtype=np.float32)
         return sparse.vstack(chunks, format="csr")
 
-    def neural_inputs(self, dataset: SequenceSet, prep: dict) -> ArrayData:
-        """uint8 codes ``(N, L)``, expanded to one-hot ``(N, 4, L)`` per batch."""
-        y = dataset.labels if dataset.labels is not None else np.zeros(len(dataset), dtype=np.int64)
-        return ArrayData(torch.from_numpy(np.ascontiguousarray(dataset.codes)), torch.from_numpy(y), one_hot)
+    def model_input(self, dataset: SequenceSet, prep: dict) -> np.ndarray:
+        """uint8 codes (N, L)."""
+        return dataset.codes
 
-    def classical_inputs(self, dataset: SequenceSet, prep: dict) -> sparse.csr_matrix:
-        """Scaled k-mer frequencies, sparse ``(N, 4**k)``."""
-        freq = self._kmer_frequencies(dataset.codes, prep["kmer"])
+    def neural_tensor(self, codes: np.ndarray) -> tuple[torch.Tensor, Callable]:
+        """The codes as a tensor, expanded to one-hot (N, 4, L) per batch."""
+        return torch.from_numpy(np.ascontiguousarray(codes)), one_hot
+
+    def classical_matrix(self, codes: np.ndarray, prep: dict) -> sparse.csr_matrix:
+        """Scaled k-mer frequencies, sparse (N, 4**k)."""
+        freq = self._kmer_frequencies(codes, prep["kmer"])
         return (freq @ sparse.diags(1.0 / prep["kmer_scale"].numpy())).tocsr()
 
-    def model_config(self, model: str, prep, preset: str = "cpu", width: int | None = None) -> dict:
-        length = prep["seq_length"] if isinstance(prep, dict) else prep.length
-        if model == "resvg":
-            return {"width": width or RESVG_WIDTHS[preset], "seq_length": length}
-        if model in RESVG_VARIANTS:  # ResVG's width with the variant's deviations (models/resvg_plus.py)
-            return {**self.model_config("resvg", prep, preset, width), **RESVG_VARIANTS[model]}
-        if model in ("viraminer", "viraminer-staged"):
-            config = dict(VIRAMINER_PRESETS[preset])
-            if width:  # --width sets the pattern filters; the others keep ViraMiner's 1000:1200 ratio
-                config = {"pattern_filters": width, "frequency_filters": max(1, width * 5 // 6),
-                          "hidden": max(1, width * 5 // 6)}  # fmt: skip
-            return {**config, "seq_length": length}
-        raise ResgenomeError(f"unknown model {model!r} for the viral task")
-
-    def fitter(self, model: str, config: dict):
-        """The training function for ``model``: ViraMiner's staged training, or the shared trainer."""
-        if model == "viraminer-staged":
-            return lambda m, train, val, cfg, **kw: fit_staged(m, config, train, val, cfg, fit=fit, **kw)
-        return fit
-
-    # ------------------------------------------------------------------ output
-    def prediction_rows(self, dataset: SequenceSet, scores: np.ndarray, threshold: float):
-        """Columns seq_id, score, label for fixed-length sequences scored one window each."""
-        header = ["seq_id", "score", "label"]
-        labels = np.where(scores >= threshold, self.positive, self.negative)
-        return header, ([i, f"{p:.6f}", lab] for i, p, lab in zip(dataset.ids, scores, labels))
+    def input_config(self, prep: dict) -> dict:
+        return {"seq_length": prep["seq_length"]}
 
 
 __all__ = ["ViralTask", "ViralDataset", "experiment_groups", "duplicates_across"]

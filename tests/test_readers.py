@@ -1,10 +1,10 @@
-"""Tests for DNA sequence encoding, the ViraMiner CSV / FASTA / label readers, windows and k-mer counts."""
+"""The readers room: ViraMiner CSV, FASTA (whole and streamed in pieces), labels, the sequence set; every bad file
+one line naming it."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
-import itertools
 import os
 import time
 import tracemalloc
@@ -14,11 +14,11 @@ from unittest import mock
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resgenome.data import sequences as S
+from resgenome.data import encoding as E
+from resgenome.data import readers as R
 from resgenome.errors import InputError
 
 DATA_DIR = os.environ.get("RESGENOME_DATA_DIR")
@@ -43,191 +43,42 @@ def raises_naming(path: Path, *fragments: str) -> Iterator[None]:
     assert "\n" not in message
 
 
-# ------------------------------------------------------------------------------------------------- encoding
-def test_encode_maps_bases_case_and_ambiguity_codes():
-    codes = S.encode("ACGTacgtNnRYSWKMBDHVrysw")
-    assert codes.dtype == np.uint8
-    assert codes.tolist() == [0, 1, 2, 3, 0, 1, 2, 3] + [4] * 16
-    assert S.encode(b"GATTACA").tolist() == [2, 0, 3, 3, 0, 1, 0]
-    assert S.encode(bytearray(b"tt")).tolist() == [3, 3]
-    assert S.encode("").shape == (0,)
-
-
-@pytest.mark.parametrize(
-    "seq, shown, position",
-    [("ACGU", "'U'", "position 4"), ("A-C", "'-'", "position 2"), (b"AC\x00", "byte 0x00", "position 3"),
-     ("ACé", "'é'", "position 3"), (b"A\xff", "byte 0xff", "position 2"), ("acg t", "' '", "position 4")],
-)  # fmt: skip
-def test_encode_rejects_illegal_characters(seq, shown, position):
-    with pytest.raises(InputError) as excinfo:
-        S.encode(seq, source="reads.fa", record="r7")
-    message = str(excinfo.value)
-    assert "reads.fa" in message and "r7" in message and shown in message and position in message
-
-
-def test_one_hot_hand_written():
-    expected = torch.tensor(
-        [[1, 0, 0, 0, 0, 0],   # A
-         [0, 1, 0, 0, 0, 0],   # C
-         [0, 0, 1, 0, 0, 1],   # G
-         [0, 0, 0, 1, 0, 0]],  # T
-        dtype=torch.float32,
-    )  # fmt: skip
-    got = S.one_hot(S.encode("ACGTNg"))
-    assert got.dtype == torch.float32 and got.shape == (4, 6)
-    assert torch.equal(got, expected)
-    assert torch.equal(S.one_hot(S.encode("acgtng")), expected)
-
-
-def test_one_hot_batch_numpy_and_torch_and_n_columns():
-    codes = np.stack([S.encode("AAN"), S.encode("TRC")])
-    expected = torch.tensor(
-        [[[1, 1, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]],
-         [[0, 0, 0], [0, 0, 1], [0, 0, 0], [1, 0, 0]]],
-        dtype=torch.float32,
-    )  # fmt: skip
-    assert torch.equal(S.one_hot(codes), expected)
-    assert torch.equal(S.one_hot(torch.from_numpy(codes)), expected)
-    assert S.one_hot(codes)[:, :, 2].sum(dim=1).tolist() == [0.0, 1.0]  # the N column is all zero
-
-
-def test_one_hot_rejects_bad_codes():
-    with pytest.raises(ValueError):
-        S.one_hot(np.array([0, 5], dtype=np.uint8))
-    with pytest.raises(ValueError):
-        S.one_hot(np.zeros((2, 3, 4), dtype=np.uint8))
-
-
-def test_reverse_complement_known_example_and_round_trip():
-    assert S.decode(S.reverse_complement(S.encode("AACGTNg"))) == "CNACGTT"
-    rng = np.random.default_rng(0)
-    batch = rng.integers(0, 5, size=(6, 37)).astype(np.uint8)
-    rc = S.reverse_complement(batch)
-    assert rc.shape == batch.shape and rc.dtype == np.uint8
-    assert np.array_equal(S.reverse_complement(rc), batch)
-    assert np.array_equal(rc[2], S.reverse_complement(batch[2]))
-    assert np.array_equal(S.reverse_complement(torch.from_numpy(batch)).numpy(), rc)
-    assert np.array_equal(rc[:, ::-1] == 4, batch == 4)  # N stays N, at the mirrored position
-
-
-def test_decode_and_experiment_of():
-    assert S.decode(S.encode("acgtRYn")) == "ACGTNNN"
-    assert S.decode(torch.tensor([3, 2, 1, 0])) == "TGCA"
-    with pytest.raises(ValueError):
-        S.decode(np.zeros((2, 2), dtype=np.uint8))
-    assert S.experiment_of("seq4977_2014_D3_Diabetes_Hyoty") == "2014_D3_Diabetes_Hyoty"
-    assert S.experiment_of("seq1_x") == "x"
-    assert S.experiment_of("plain") == ""
+def test_experiment_of():
+    assert R.experiment_of("seq4977_2014_D3_Diabetes_Hyoty") == "2014_D3_Diabetes_Hyoty"
+    assert R.experiment_of("seq1_x") == "x"
+    assert R.experiment_of("plain") == ""
 
 
 def test_sequence_set_subset_and_experiments():
     codes = np.arange(12, dtype=np.uint8).reshape(3, 4) % 5
-    ds = S.SequenceSet(["s1_a", "s2_b", "s3_a_c"], codes, np.array([0, 1, 0]), "x.csv")
+    ds = R.SequenceSet(["s1_a", "s2_b", "s3_a_c"], codes, np.array([0, 1, 0]), "x.csv")
     assert len(ds) == 3 and ds.experiments == ["a", "b", "a_c"]
     sub = ds.subset(np.array([2, 0]))
     assert sub.ids == ["s3_a_c", "s1_a"] and sub.labels.tolist() == [0, 0]
     assert np.array_equal(sub.codes, codes[[2, 0]]) and sub.source == "x.csv"
     assert ds.subset(np.array([False, True, False])).ids == ["s2_b"]
     with pytest.raises(ValueError):
-        S.SequenceSet(["a"], codes, None, "x")
-
-
-# ------------------------------------------------------------------------------------------------- windows, k-mers
-def test_windows_short_sequence_is_padded_with_n():
-    out, n, padded = S.windows(S.encode("ACGTA"), window=8, stride=4)
-    assert (n, padded) == (1, True)
-    assert out.tolist() == [[0, 1, 2, 3, 0, 4, 4, 4]]
-
-
-def test_windows_exact_length():
-    codes = S.encode("ACGTACGT")
-    out, n, padded = S.windows(codes, window=8, stride=4)
-    assert (n, padded) == (1, False) and np.array_equal(out[0], codes)
-
-
-def test_windows_long_sequence_aligns_last_window_to_the_end():
-    codes = np.arange(10, dtype=np.uint8) % 5
-    out, n, padded = S.windows(codes, window=4, stride=3)
-    assert (n, padded) == (3, False)  # the window at 6 already ends with the sequence: no extra one
-    assert out.tolist() == [[0, 1, 2, 3], [3, 4, 0, 1], [1, 2, 3, 4]]
-    assert S.window_starts(10, 4, 3).tolist() == [0, 3, 6]
-    assert S.window_starts(11, 4, 3).tolist() == [0, 3, 6, 7]
-    assert S.window_starts(450, 300, 150).tolist() == [0, 150]  # coincides with the end: no duplicate
-    assert S.window_starts(400, 300, 150).tolist() == [0, 100]
-    out, n, _ = S.windows(np.arange(11, dtype=np.uint8) % 5, window=4, stride=3)
-    assert n == 4 and out[-1].tolist() == [2, 3, 4, 0]
-
-
-@pytest.mark.parametrize("length, window, stride", [(1, 5, 2), (5, 5, 5), (23, 5, 2), (24, 5, 5), (301, 300, 150),
-                                                    (1000, 300, 150), (17, 4, 4), (17, 4, 1)])  # fmt: skip
-def test_windows_cover_every_base(length, window, stride):
-    codes = (np.arange(length) % 4).astype(np.uint8)
-    out, n, padded = S.windows(codes, window, stride)
-    starts = S.window_starts(length, window, stride)
-    assert out.shape == (n, window) and len(starts) == n and padded == (length < window)
-    covered = np.zeros(length, dtype=bool)
-    for start, row in zip(starts, out):
-        piece = codes[start : start + window]
-        assert np.array_equal(row[: len(piece)], piece)
-        covered[start : start + window] = True
-    assert covered.all()
-    assert len(set(starts.tolist())) == len(starts)
-
-
-def test_windows_rejects_bad_arguments():
-    with pytest.raises(ValueError):
-        S.windows(S.encode("ACGT"), window=4, stride=5)  # would skip bases
-    with pytest.raises(ValueError):
-        S.windows(np.zeros(0, dtype=np.uint8))
-
-
-def slow_kmer_counts(codes: np.ndarray, k: int) -> np.ndarray:
-    kmers = {"".join(p): i for i, p in enumerate(itertools.product("ACGT", repeat=k))}
-    out = np.zeros((len(codes), 4**k), dtype=np.float32)
-    for row, seq in enumerate(codes):
-        text = S.decode(seq)
-        for i in range(len(text) - k + 1):
-            if "N" not in text[i : i + k]:
-                out[row, kmers[text[i : i + k]]] += 1
-    return out
-
-
-@pytest.mark.parametrize("k", [1, 2, 3, 4])
-def test_kmer_counts_match_slow_reference(k):
-    rng = np.random.default_rng(k)
-    codes = rng.choice(5, size=(7, 29), p=[0.22, 0.22, 0.22, 0.22, 0.12]).astype(np.uint8)
-    got = S.kmer_counts(codes, k)
-    assert got.dtype == np.float32 and got.shape == (7, 4**k)
-    assert np.array_equal(got, slow_kmer_counts(codes, k))
-
-
-def test_kmer_counts_known_values_and_batching():
-    assert S.kmer_counts(S.encode("ACA"), 2).nonzero()[0].tolist() == [1, 4]  # AC = 0*4+1, CA = 1*4+0
-    assert S.kmer_counts(S.encode("AC"), 3).sum() == 0  # shorter than k
-    rng = np.random.default_rng(1)
-    codes = rng.integers(0, 5, size=(40, 50)).astype(np.uint8)
-    with mock.patch.object(S, "_KMER_SCRATCH", 300):  # forces many small batches
-        assert np.array_equal(S.kmer_counts(codes, 3), slow_kmer_counts(codes, 3))
+        R.SequenceSet(["a"], codes, None, "x")
 
 
 # ------------------------------------------------------------------------------------------------- ViraMiner CSV
 def test_read_viral_csv_accepts_header_crlf_lower_case(tmp_path):
     content = f"seq_id,sequence,label\r\nseq1_exp_A,{SEQ300.lower()},1\r\n\r\nseq2_B,{'N' * 300},0\r\n"
     path = write(tmp_path / "v.csv", content)
-    ds = S.read_viral_csv(path)
+    ds = R.read_viral_csv(path)
     assert ds.ids == ["seq1_exp_A", "seq2_B"] and ds.experiments == ["exp_A", "B"]
     assert ds.codes.shape == (2, 300) and ds.codes.dtype == np.uint8
     assert ds.labels.dtype == np.int64 and ds.labels.tolist() == [1, 0]
-    assert S.decode(ds.codes[0]) == SEQ300 and set(ds.codes[1].tolist()) == {4}
+    assert E.decode(ds.codes[0]) == SEQ300 and set(ds.codes[1].tolist()) == {4}
     assert ds.source == str(path)
 
 
 def test_read_viral_csv_other_length(tmp_path):
     path = write(tmp_path / "short.csv", "a_x,ACGT,0\nb_x,TTTT,1\n")
-    assert S.read_viral_csv(path, length=None).codes.shape == (2, 4)
-    assert S.read_viral_csv(path, length=4).codes.tolist() == [[0, 1, 2, 3], [3, 3, 3, 3]]
+    assert R.read_viral_csv(path, length=None).codes.shape == (2, 4)
+    assert R.read_viral_csv(path, length=4).codes.tolist() == [[0, 1, 2, 3], [3, 3, 3, 3]]
     with raises_naming(path, "line 2", "same length"):
-        S.read_viral_csv(write(tmp_path / "short.csv", "a_x,ACGT,0\nb_x,TTT,1\n"), length=None)
+        R.read_viral_csv(write(tmp_path / "short.csv", "a_x,ACGT,0\nb_x,TTT,1\n"), length=None)
 
 
 CSV_ERRORS = [
@@ -253,14 +104,14 @@ CSV_ERRORS = [
 def test_read_viral_csv_errors(tmp_path, content, fragments):
     path = write(tmp_path / "bad.csv", content)
     with raises_naming(path, *fragments):
-        S.read_viral_csv(path)
+        R.read_viral_csv(path)
 
 
 def test_read_viral_csv_missing_file_and_directory(tmp_path):
     with raises_naming(tmp_path / "nope.csv", "not found"):
-        S.read_viral_csv(tmp_path / "nope.csv")
+        R.read_viral_csv(tmp_path / "nope.csv")
     with raises_naming(tmp_path, "directory"):
-        S.read_viral_csv(tmp_path)
+        R.read_viral_csv(tmp_path)
 
 
 def test_read_viral_csv_is_fast(tmp_path):
@@ -270,9 +121,9 @@ def test_read_viral_csv_is_fast(tmp_path):
     lines = [f"seq{i}_e{i % 3},{row.tobytes().decode()},{i % 2}" for i, row in enumerate(seqs)]
     path = write(tmp_path / "big.csv", "\n".join(lines) + "\n")
     start = time.perf_counter()
-    ds = S.read_viral_csv(path)
+    ds = R.read_viral_csv(path)
     elapsed = time.perf_counter() - start
-    assert len(ds) == 20_000 and np.array_equal(ds.codes, S._LOOKUP[seqs])
+    assert len(ds) == 20_000 and np.array_equal(ds.codes, E._LOOKUP[seqs])
     assert elapsed < 1.0, elapsed
 
 
@@ -281,11 +132,11 @@ def test_read_shared_viraminer_devset_test():
     path = Path(DATA_DIR) / "viral" / "devset_test.csv"
     if not path.exists():
         pytest.skip(f"{path} not present")
-    ds = S.read_viral_csv(path)
+    ds = R.read_viral_csv(path)
     assert len(ds) == 2364 and ds.codes.shape == (2364, 300)
     assert int(ds.labels.sum()) == 63
     assert len(set(ds.ids)) == 2364 and all(ds.experiments)
-    assert S.read_sequences(path).ids == ds.ids  # content dispatch finds the CSV
+    assert R.read_sequences(path).ids == ds.ids  # content dispatch finds the CSV
 
 
 # ------------------------------------------------------------------------------------------------- FASTA
@@ -295,21 +146,21 @@ def gzip_bytes(data: bytes) -> bytes:
 
 def test_read_fasta_multiline_lower_case_crlf(tmp_path):
     path = write(tmp_path / "a.fa", b"\r\n>r1 some description\r\nACGT\r\nac\r\n>r2\nNNNN\ngg\n\n>r3\nT")
-    assert list(S.read_fasta(path)) == [("r1", b"ACGTac"), ("r2", b"NNNNgg"), ("r3", b"T")]
+    assert list(R.read_fasta(path)) == [("r1", b"ACGTac"), ("r2", b"NNNNgg"), ("r3", b"T")]
 
 
 def test_read_fasta_gzip_is_detected_by_content(tmp_path):
     path = write(tmp_path / "reads.fasta", gzip_bytes(b">x\nACGT\n>y\nTT\n"))  # no .gz suffix
-    assert list(S.read_fasta(path)) == [("x", b"ACGT"), ("y", b"TT")]
+    assert list(R.read_fasta(path)) == [("x", b"ACGT"), ("y", b"TT")]
     plain = write(tmp_path / "plain.fa.gz", b">x\nACGT\n")  # .gz suffix but not compressed
-    assert list(S.read_fasta(plain)) == [("x", b"ACGT")]
+    assert list(R.read_fasta(plain)) == [("x", b"ACGT")]
 
 
 def test_read_fasta_long_lines_across_blocks(tmp_path):
     rng = np.random.default_rng(3)
     seq = np.frombuffer(b"ACGTacgtN", dtype=np.uint8)[rng.integers(0, 9, 2_500_000)].tobytes()
     path = write(tmp_path / "long.fa.gz", gzip_bytes(b">long\n" + seq + b"\r\n>" + b"h" * 3000 + b" d\n" + seq[:7]))
-    records = list(S.read_fasta(path))
+    records = list(R.read_fasta(path))
     assert [r for r, _ in records] == ["long", "h" * 3000]
     assert records[0][1] == seq and records[1][1] == seq[:7]
 
@@ -319,21 +170,21 @@ def test_read_fasta_memory_is_about_one_record(tmp_path):
     path = write(tmp_path / "one_line.fa", b">big\n" + b"ACGT" * (size // 4) + b"\n>tail\nA\n")
     tracemalloc.start()
     try:
-        records = S.read_fasta(path)
+        records = R.read_fasta(path)
         record, seq = next(records)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert record == "big" and len(seq) == size
-    assert peak < 1.25 * size + 3 * S._BLOCK, peak  # the record once (plus growth slack) and a few blocks
+    assert peak < 1.25 * size + 3 * R._BLOCK, peak  # the record once (plus growth slack) and a few blocks
     records.close()
 
 
 def test_iter_fasta_codes(tmp_path):
     path = write(tmp_path / "c.fa", ">a\nACGTN\nac\n>b\nT\n")
-    whole = list(S.iter_fasta_codes(path))
+    whole = list(R.iter_fasta_codes(path))
     assert [(r, c.tolist()) for r, c in whole] == [("a", [0, 1, 2, 3, 4, 0, 1]), ("b", [3])]
-    pieces = list(S.iter_fasta_codes(path, chunk_bases=3))
+    pieces = list(R.iter_fasta_codes(path, chunk_bases=3))
     assert [(r, c.tolist()) for r, c in pieces] == [("a", [0, 1, 2]), ("a", [3, 4, 0]), ("a", [1]), ("b", [3])]
 
 
@@ -351,7 +202,7 @@ def pieces_as_records(pieces) -> list[tuple[str, list[int]]]:
 
 def test_iter_fasta_pieces_cut_records_into_exact_pieces(tmp_path):
     path = write(tmp_path / "p.fa", ">a desc\r\nACGTN\r\nac\r\n>b\nT\n>c\nGGGGGG\n")
-    pieces = list(S.iter_fasta_pieces(path, 3))
+    pieces = list(R.iter_fasta_pieces(path, 3))
     assert [(p.record, p.index, p.start, p.codes.tolist(), p.last) for p in pieces] == [
         ("a", 0, 0, [0, 1, 2], False), ("a", 0, 3, [3, 4, 0], False), ("a", 0, 6, [1], True),
         ("b", 1, 0, [3], True), ("c", 2, 0, [2, 2, 2], False), ("c", 2, 3, [2, 2, 2], True),
@@ -363,11 +214,26 @@ def test_iter_fasta_pieces_stream_a_long_single_line_record(tmp_path):
     rng = np.random.default_rng(4)
     seq = np.frombuffer(b"ACGTacgtN", dtype=np.uint8)[rng.integers(0, 9, 100_003)].tobytes()
     path = write(tmp_path / "one_line.fa.gz", gzip_bytes(b">long\n" + seq + b"\n>short\nAC"))
-    with mock.patch.object(S, "_BLOCK", 4096):
-        pieces = list(S.iter_fasta_pieces(path, 1000))
+    with mock.patch.object(R, "_BLOCK", 4096):
+        pieces = list(R.iter_fasta_pieces(path, 1000))
     assert [len(p.codes) for p in pieces] == [1000] * 100 + [3, 2]
     assert [p.last for p in pieces].count(True) == 2
-    assert np.array_equal(np.concatenate([p.codes for p in pieces[:-1]]), S.encode(seq))
+    assert np.array_equal(np.concatenate([p.codes for p in pieces[:-1]]), E.encode(seq))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_iter_fasta_pieces_report_how_far_into_the_file_they_have_read(tmp_path, compress):
+    """on_read gets the bytes of the file read so far (compressed bytes for gzip): a progress bar's position."""
+    rng = np.random.default_rng(5)
+    text = b"".join(b">r%d\n" % k + np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, 20_000)].tobytes()
+                    + b"\n" for k in range(5))  # fmt: skip
+    path = write(tmp_path / "p.fa", gzip_bytes(text) if compress else text)
+    offsets: list[int] = []
+    with mock.patch.object(R, "_BLOCK", 4096):
+        pieces = list(R.iter_fasta_pieces(path, 1000, on_read=offsets.append))
+    assert sum(len(p.codes) for p in pieces) == 100_000
+    assert offsets == sorted(offsets) and offsets[-1] == path.stat().st_size
+    assert len(set(offsets)) > (2 if compress else 20)  # it moves as the file is read, not only at the end
 
 
 @pytest.mark.parametrize("content, fragments", [
@@ -378,8 +244,8 @@ def test_iter_fasta_pieces_stream_a_long_single_line_record(tmp_path):
 def test_iter_fasta_pieces_skip_invalid_ends_a_bad_record_with_its_error(tmp_path, content, fragments):
     path = write(tmp_path / "s.fa", content)
     with raises_naming(path, *fragments):
-        list(S.iter_fasta_pieces(path, 2))
-    pieces = list(S.iter_fasta_pieces(path, 2, skip_invalid=True))
+        list(R.iter_fasta_pieces(path, 2))
+    pieces = list(R.iter_fasta_pieces(path, 2, skip_invalid=True))
     bad = [p for p in pieces if p.record == "bad"]
     assert [p.error is None for p in bad] == [True] * (len(bad) - 1) + [False]  # the error comes last
     assert bad[-1].last and len(bad[-1].codes) == 0
@@ -394,13 +260,13 @@ def test_iter_fasta_pieces_skip_invalid_ends_a_bad_record_with_its_error(tmp_pat
 
 def test_iter_fasta_pieces_select_passes_other_records_over(tmp_path):
     path = write(tmp_path / "s.fa", ">r0\nAC\n>r1\nAXC\n>r2\n>r3\nGG\n")
-    pieces = list(S.iter_fasta_pieces(path, select=lambda index: index in (0, 3)))
+    pieces = list(R.iter_fasta_pieces(path, select=lambda index: index in (0, 3)))
     assert [(p.record, p.index, p.codes.tolist()) for p in pieces] == [("r0", 0, [0, 1]), ("r3", 3, [2, 2])]
     with raises_naming(path, "'r1'", "'X'"):
-        list(S.iter_fasta_pieces(path, select=lambda index: index == 1))
+        list(R.iter_fasta_pieces(path, select=lambda index: index == 1))
     duplicated = write(tmp_path / "d.fa", ">r0\nAC\n>r1\nAC\n>r0\nAC\n")
     with raises_naming(duplicated, "'r0'", "unique"):  # the structure of the file is always checked
-        list(S.iter_fasta_pieces(duplicated, select=lambda index: index == 1, skip_invalid=True))
+        list(R.iter_fasta_pieces(duplicated, select=lambda index: index == 1, skip_invalid=True))
 
 
 def test_iter_fasta_pieces_memory_is_about_one_piece(tmp_path):
@@ -415,8 +281,8 @@ def test_iter_fasta_pieces_memory_is_about_one_piece(tmp_path):
     block = 1 << 16
     tracemalloc.start()
     try:
-        with mock.patch.object(S, "_BLOCK", block):
-            for piece in S.iter_fasta_pieces(path, block):
+        with mock.patch.object(R, "_BLOCK", block):
+            for piece in R.iter_fasta_pieces(path, block):
                 n_bases += len(piece.codes)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -426,10 +292,10 @@ def test_iter_fasta_pieces_memory_is_about_one_piece(tmp_path):
 
 
 def test_is_fasta(tmp_path):
-    assert S.is_fasta(write(tmp_path / "a.fa.gz", gzip_bytes(b"\n>a\nACGT\n")))
-    assert not S.is_fasta(write(tmp_path / "a.csv", f"s1_a,{SEQ300},1\n"))
+    assert R.is_fasta(write(tmp_path / "a.fa.gz", gzip_bytes(b"\n>a\nACGT\n")))
+    assert not R.is_fasta(write(tmp_path / "a.csv", f"s1_a,{SEQ300},1\n"))
     with raises_naming(tmp_path / "missing.fa", "not found"):
-        S.is_fasta(tmp_path / "missing.fa")
+        R.is_fasta(tmp_path / "missing.fa")
 
 
 FASTA_ERRORS = [
@@ -458,33 +324,33 @@ FASTA_ERRORS = [
 def test_read_fasta_errors(tmp_path, content, fragments):
     path = write(tmp_path / "bad.fa", content)
     with raises_naming(path, *fragments):
-        list(S.read_fasta(path))
+        list(R.read_fasta(path))
     with pytest.raises(InputError) as streamed:
-        list(S.iter_fasta_pieces(path, 3))
+        list(R.iter_fasta_pieces(path, 3))
     with pytest.raises(InputError) as whole:
-        list(S.read_fasta(path))
+        list(R.read_fasta(path))
     assert str(streamed.value) == str(whole.value)
 
 
 def test_read_fasta_validate_false_passes_characters_through(tmp_path):
     path = write(tmp_path / "u.fa", ">r1\nACGU\n")
-    assert list(S.read_fasta(path, validate=False)) == [("r1", b"ACGU")]
+    assert list(R.read_fasta(path, validate=False)) == [("r1", b"ACGU")]
     with pytest.raises(InputError, match="r1"):
-        [S.encode(seq, source=str(path), record=r) for r, seq in S.read_fasta(path, validate=False)]
+        [E.encode(seq, source=str(path), record=r) for r, seq in R.read_fasta(path, validate=False)]
 
 
 def test_read_fasta_missing_file_and_directory_fail_at_call(tmp_path):
     with raises_naming(tmp_path / "nope.fa", "not found"):
-        S.read_fasta(tmp_path / "nope.fa")  # no iteration needed
+        R.read_fasta(tmp_path / "nope.fa")  # no iteration needed
     with raises_naming(tmp_path, "directory"):
-        S.read_fasta(tmp_path)
+        R.read_fasta(tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------- labels, dispatch
 def test_read_label_tsv(tmp_path):
     path = write(tmp_path / "l.tsv", "seq_id\tlabel\r\na\t1\r\nb\t0\r\n\r\n")
-    assert S.read_label_tsv(path) == {"a": 1, "b": 0}
-    assert S.read_label_tsv(write(tmp_path / "n.tsv", "a\t0\n")) == {"a": 0}
+    assert R.read_label_tsv(path) == {"a": 1, "b": 0}
+    assert R.read_label_tsv(write(tmp_path / "n.tsv", "a\t0\n")) == {"a": 0}
 
 
 @pytest.mark.parametrize(
@@ -496,16 +362,16 @@ def test_read_label_tsv(tmp_path):
 def test_read_label_tsv_errors(tmp_path, content, fragments):
     path = write(tmp_path / "bad.tsv", content)
     with raises_naming(path, *fragments):
-        S.read_label_tsv(path)
+        R.read_label_tsv(path)
 
 
 def test_read_sequences_fasta_with_labels(tmp_path):
     fasta = write(tmp_path / "s.fa.gz", gzip_bytes(b">s1_e1\nACGT\n>s2_e2\nacgn\n"))
     labels = write(tmp_path / "s.tsv", "s2_e2\t0\ns1_e1\t1\nunused\t0\n")
-    ds = S.read_sequences(fasta, labels, length=4)
+    ds = R.read_sequences(fasta, labels, length=4)
     assert ds.ids == ["s1_e1", "s2_e2"] and ds.labels.tolist() == [1, 0]
     assert ds.codes.tolist() == [[0, 1, 2, 3], [0, 1, 2, 4]] and ds.experiments == ["e1", "e2"]
-    unlabelled = S.read_sequences(fasta, length=None)
+    unlabelled = R.read_sequences(fasta, length=None)
     assert unlabelled.labels is None and unlabelled.codes.shape == (2, 4)
 
 
@@ -514,19 +380,19 @@ def test_read_sequences_errors(tmp_path):
     labels = write(tmp_path / "s.tsv", "s1\t1\n")
     complete = write(tmp_path / "t.fa", ">s1\nACGT\n>s2\nACGT\n>s3\nACGT\n")
     with raises_naming(labels, "'s2'", str(complete), "2 of 3"):
-        S.read_sequences(complete, labels, length=4)
+        R.read_sequences(complete, labels, length=4)
     with raises_naming(fasta, "'s3'", "2 bp", "4 bp"):
-        S.read_sequences(fasta, length=4)
+        R.read_sequences(fasta, length=4)
     with raises_naming(fasta, "'s3'", "2 bp"):
-        S.read_sequences(fasta, length=None)
+        R.read_sequences(fasta, length=None)
     with raises_naming(fasta, "'s1'", "300"):
-        S.read_sequences(fasta)
+        R.read_sequences(fasta)
     csv = write(tmp_path / "v.csv", f"s1_a,{SEQ300},1\n")
-    assert S.read_sequences(csv).labels.tolist() == [1]
+    assert R.read_sequences(csv).labels.tolist() == [1]
     with raises_naming(labels, str(csv), "carries its own labels"):
-        S.read_sequences(csv, labels)
+        R.read_sequences(csv, labels)
     with raises_naming(tmp_path / "missing.fa", "not found"):
-        S.read_sequences(tmp_path / "missing.fa")
+        R.read_sequences(tmp_path / "missing.fa")
 
 
 # ------------------------------------------------------------------------------------------------- properties
@@ -547,10 +413,10 @@ def scratch(tmp_path_factory) -> Path:
 @given(data=ANY_BYTES, block=st.integers(1, 16))
 def test_readers_raise_only_input_error(scratch, data, block):
     write(scratch, data)
-    with mock.patch.object(S, "_BLOCK", block):
-        for read in (lambda p: list(S.read_fasta(p)), lambda p: S.read_viral_csv(p, length=None),
-                     S.read_label_tsv, lambda p: S.read_sequences(p, length=None),
-                     lambda p: list(S.iter_fasta_pieces(p, 3, skip_invalid=True))):  # fmt: skip
+    with mock.patch.object(R, "_BLOCK", block):
+        for read in (lambda p: list(R.read_fasta(p)), lambda p: R.read_viral_csv(p, length=None),
+                     R.read_label_tsv, lambda p: R.read_sequences(p, length=None),
+                     lambda p: list(R.iter_fasta_pieces(p, 3, skip_invalid=True))):  # fmt: skip
             try:
                 read(scratch)
             except InputError as exc:
@@ -575,25 +441,15 @@ def test_fasta_round_trip(scratch, records, width, newline, compress, block, des
     )
     data = text.encode("utf-8")
     write(scratch, gzip_bytes(data) if compress else data)
-    with mock.patch.object(S, "_BLOCK", block):
-        got = list(S.read_fasta(scratch))
-        pieces = list(S.iter_fasta_pieces(scratch, piece_bases))
+    with mock.patch.object(R, "_BLOCK", block):
+        got = list(R.read_fasta(scratch))
+        pieces = list(R.iter_fasta_pieces(scratch, piece_bases))
     assert [rid for rid, _ in got] == [rid for rid, _ in records]
     for (_, seq), (_, raw) in zip(records, got):
         assert raw == seq.encode()
-        assert S.decode(S.encode(raw)) == seq.upper()
-    assert pieces_as_records(pieces) == [(rid, S.encode(raw).tolist()) for rid, raw in got]
+        assert E.decode(E.encode(raw)) == seq.upper()
+    assert pieces_as_records(pieces) == [(rid, E.encode(raw).tolist()) for rid, raw in got]
     for piece, following in zip(pieces, pieces[1:] + [None]):
         assert piece.last == (following is None or following.record != piece.record)
         assert len(piece.codes) == piece_bases or (piece.last and 1 <= len(piece.codes) <= piece_bases)
 
-
-@PROPERTY
-@given(codes=st.lists(st.lists(st.integers(0, 4), min_size=7, max_size=7), min_size=1, max_size=5))
-def test_one_hot_columns_sum_to_one_except_n(codes):
-    array = np.array(codes, dtype=np.uint8)
-    x = S.one_hot(array)
-    assert x.shape == (len(codes), 4, 7)
-    sums = x.sum(dim=1).numpy()
-    assert np.array_equal(sums, (array != 4).astype(np.float32))
-    assert np.array_equal(x.argmax(dim=1).numpy()[array != 4], array[array != 4])

@@ -1,188 +1,43 @@
-"""DNA sequences for the viral task: ViraMiner CSV, FASTA and label readers, encoding, one-hot, windows, k-mers.
+"""Reading DNA files: ViraMiner CSV, FASTA (whole records or streamed in pieces), label TSVs, and the sequence set.
 
-In memory a sequence is a uint8 array of codes, 0-3 = A, C, G, T and 4 = N (or any other IUPAC ambiguity code);
-:func:`one_hot` expands a batch of codes to the ``(N, 4, L)`` float32 contract of :mod:`resgenome.data`, N becoming
-an all-zero column. Every conversion goes through a 256-entry byte lookup table, so nothing loops over bases in
-Python, and every bad file is reported as one :class:`~resgenome.errors.InputError` naming the file and the line or
-record. FASTA files are streamed: record by record (:func:`read_fasta`), or in pieces of bounded size whatever the
-record length (:func:`iter_fasta_pieces`).
+Every bad file is reported as one :class:`~resgenome.errors.InputError` naming the file and the line or record.
+FASTA files are streamed: record by record (:func:`read_fasta`), or in pieces of bounded size whatever the record
+length (:func:`iter_fasta_pieces`). Bases become codes through :mod:`resgenome.data.encoding`'s lookup table.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-import torch
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import InputError
-from ..io import check_input_file
+from ..io import Input, input_name, open_input
+from .encoding import _ALLOWED, _LOOKUP, _WHITESPACE, VIRAL_LENGTH, _describe, _first_illegal, _hint
 
 __all__ = [
-    "CODE_N", "VIRAL_LENGTH", "encode", "one_hot", "reverse_complement", "decode", "experiment_of", "SequenceSet",
-    "read_viral_csv", "read_fasta", "PIECE_BASES", "RecordPiece", "iter_fasta_pieces", "iter_fasta_codes",
-    "read_label_tsv", "is_fasta", "read_sequences", "windows", "window_starts", "kmer_counts",
+    "experiment_of", "SequenceSet", "read_viral_csv", "read_fasta", "PIECE_BASES", "RecordPiece",
+    "iter_fasta_pieces", "iter_fasta_codes", "read_label_tsv", "is_fasta", "read_sequences",
 ]  # fmt: skip
 
-#: Code of N and of every other IUPAC ambiguity code; codes 0-3 are A, C, G, T.
-CODE_N = 4
-#: Length of a ViraMiner sequence, which is also the input length of the viral models.
-VIRAL_LENGTH = 300
 #: Bases per piece of :func:`iter_fasta_pieces` by default: 1 MiB of codes, whatever the record length.
 PIECE_BASES = 1 << 20
 
-_ILLEGAL = 255  # lookup-table value of a byte that is not a base; 255 is uint8's maximum, so max() finds it
-_AMBIGUOUS = b"RYSWKMBDHVN"  # U is deliberately absent: an RNA sequence should be converted, not silently read
-_WHITESPACE = b" \t\r\n\v\f"
-_ALLOWED = "expected A, C, G, T or an IUPAC code R Y S W K M B D H V N (either case)"
-_GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"  # spreadsheet programs put it at the start of exported CSVs
 _BLOCK = 1 << 20  # FASTA read size: memory use beyond the current record is about one block
 _MAX_HEADER = 1 << 20  # a longer "header" means the file is not FASTA; refusing it keeps memory bounded
-_KMER_SCRATCH = 1 << 22  # elements of scratch per k-mer counting batch (bincount bins and index arrays)
-_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 _CSV_EXPECTED = "a ViraMiner CSV with lines seq_id,sequence,label"
-_FASTA_EXPECTED = "a FASTA file ('>id' header lines, each followed by sequence lines), plain or gzip"
+_FASTA_EXPECTED = "a FASTA file ('>id' header lines, each followed by sequence lines), plain, gzip, bzip2 or xz"
 _TSV_EXPECTED = "a label file with lines seq_id<TAB>label, label 0 or 1"
 
-
-def _build_lookup() -> np.ndarray:
-    table = np.full(256, _ILLEGAL, dtype=np.uint8)
-    for code, base in enumerate(b"ACGT"):
-        table[base] = table[base | 0x20] = code  # | 0x20 is the ASCII lower case
-    for byte in _AMBIGUOUS + _AMBIGUOUS.lower():
-        table[byte] = CODE_N
-    table.flags.writeable = False
-    return table
-
-
-_LOOKUP = _build_lookup()
 # Inside a FASTA record line breaks (and stray spaces) are legal; the check table lets them through.
 _FASTA_CHECK = _LOOKUP.copy()
 _FASTA_CHECK[np.frombuffer(_WHITESPACE, dtype=np.uint8)] = 0
 _FASTA_CHECK.flags.writeable = False
-_COMPLEMENT = np.array([3, 2, 1, 0, CODE_N], dtype=np.uint8)  # indexed by code: A<->T, C<->G, N stays N
-_LETTERS = np.frombuffer(b"ACGTN", dtype=np.uint8)
-_CHANNEL_CODES = torch.arange(4).view(4, 1)  # channel c of the one-hot holds code c; N (4) matches no channel
-
-
-# ------------------------------------------------------------------------------------------------- encoding
-def encode(seq: bytes | str, *, source: str = "<input>", record: str = "?") -> np.ndarray:
-    """Encode one DNA sequence as uint8 codes.
-
-    Parameters
-    ----------
-    seq : bytes or str
-        Bases; upper or lower case. Also accepts ``bytearray`` and ``memoryview``.
-    source, record : str
-        File and record named in the error message.
-
-    Returns
-    -------
-    np.ndarray, shape (L,) uint8
-        0-3 for A, C, G, T; :data:`CODE_N` (4) for N and the other IUPAC ambiguity codes.
-
-    Raises
-    ------
-    InputError
-        On any other character, naming ``source``, ``record``, the character and its 1-based position.
-    """
-    if isinstance(seq, str):
-        try:
-            seq = seq.encode("ascii")
-        except UnicodeEncodeError as exc:
-            raise InputError(
-                f"{source}: record {record}: illegal character {exc.object[exc.start]!r} at position {exc.start + 1};"
-                f" {_ALLOWED}"
-            ) from None
-    codes = _LOOKUP[np.frombuffer(seq, dtype=np.uint8)]
-    bad = _first_illegal(codes)
-    if bad >= 0:
-        byte = np.frombuffer(seq, dtype=np.uint8)[bad]
-        raise InputError(
-            f"{source}: record {record}: illegal character {_describe(int(byte))} at position {bad + 1}"
-            f"{_hint(int(byte))}; {_ALLOWED}"
-        )
-    return codes
-
-
-def one_hot(codes: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Expand codes to the one-hot tensor contract.
-
-    Parameters
-    ----------
-    codes : np.ndarray or torch.Tensor, shape (N, L) or (L,), values 0-4
-
-    Returns
-    -------
-    torch.Tensor, shape (N, 4, L) or (4, L), float32
-        Channels A, C, G, T; a column for N (code 4) is all zero. On the device of ``codes`` when it is a tensor.
-    """
-    if isinstance(codes, torch.Tensor):
-        index = codes
-    else:
-        array = np.ascontiguousarray(codes)  # torch takes no negative strides (a reversed view) nor read-only memory
-        index = torch.from_numpy(array if array.flags.writeable else array.copy())
-    if index.ndim not in (1, 2):
-        raise ValueError(f"one_hot expects codes of shape (N, L) or (L,), got {tuple(index.shape)}")
-    if index.numel():
-        low, high = torch.aminmax(index)
-        if int(low) < 0 or int(high) > CODE_N:
-            raise ValueError("one_hot expects codes 0-4 as made by encode()")
-    # One comparison pass writing float32 straight into the (N, 4, L) layout: ~10x faster than gathering rows of
-    # a (5, 4) table and transposing (benchmarks/layout_ab.py), and N columns come out all zero by themselves.
-    # The channel codes take the codes' dtype: a uint8-int64 comparison takes a slow type-promotion path.
-    out = torch.empty((*index.shape[:-1], 4, index.shape[-1]), dtype=torch.float32, device=index.device)
-    return torch.eq(index.unsqueeze(-2), _CHANNEL_CODES.to(index.device, index.dtype), out=out)
-
-
-def reverse_complement(codes: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """Reverse complement of codes along the last axis.
-
-    Parameters
-    ----------
-    codes : np.ndarray or torch.Tensor, shape (L,) or (N, L), values 0-4
-
-    Returns
-    -------
-    Same type, shape and dtype: A<->T, C<->G, N stays N, order reversed. Always a new contiguous array.
-    """
-    if isinstance(codes, torch.Tensor):
-        index = codes.long()
-        if index.numel() and (int(index.min()) < 0 or int(index.max()) > CODE_N):
-            raise ValueError("reverse_complement expects codes 0-4 as made by encode()")
-        return torch.from_numpy(_COMPLEMENT).to(codes.device)[index].to(codes.dtype).flip(-1)
-    codes = np.asarray(codes)
-    _check_codes(codes, "reverse_complement")
-    return np.ascontiguousarray(_COMPLEMENT[codes][..., ::-1]).astype(codes.dtype, copy=False)
-
-
-def decode(codes: np.ndarray | torch.Tensor) -> str:
-    """Codes back to letters.
-
-    Parameters
-    ----------
-    codes : np.ndarray or torch.Tensor, shape (L,), values 0-4
-
-    Returns
-    -------
-    str of length L over ``ACGTN`` (every ambiguity code comes back as N).
-    """
-    if isinstance(codes, torch.Tensor):
-        codes = codes.detach().cpu().numpy()
-    codes = np.asarray(codes)
-    if codes.ndim != 1:
-        raise ValueError(f"decode expects one sequence of shape (L,), got {codes.shape}")
-    _check_codes(codes, "decode")
-    return _LETTERS[codes].tobytes().decode("ascii")
 
 
 def experiment_of(seq_id: str) -> str:
@@ -193,25 +48,6 @@ def experiment_of(seq_id: str) -> str:
     """
     return seq_id.partition("_")[2]
 
-
-def _first_illegal(codes: np.ndarray) -> int:
-    """Index of the first illegal code in a 1-D lookup result, or -1."""
-    if codes.size == 0 or codes.max() != _ILLEGAL:
-        return -1
-    return int(np.argmax(codes == _ILLEGAL))
-
-
-def _describe(byte: int) -> str:
-    return repr(chr(byte)) if 32 <= byte < 127 else f"byte 0x{byte:02x}"
-
-
-def _hint(byte: int) -> str:
-    return " (RNA? write U as T)" if byte in b"Uu" else ""
-
-
-def _check_codes(codes: np.ndarray, caller: str) -> None:
-    if codes.size and (codes.min() < 0 or codes.max() > CODE_N):
-        raise ValueError(f"{caller} expects codes 0-4 as made by encode(), got values {codes.min()}..{codes.max()}")
 
 
 # ------------------------------------------------------------------------------------------------- the set
@@ -261,30 +97,20 @@ class SequenceSet:
 
 
 # ------------------------------------------------------------------------------------------------- files
-def _open(path: Path, name: str):
-    """Open for binary reading, decompressing when the content (not the suffix) is gzip."""
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(2)
-        return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
+def _open(path: str | os.PathLike | Input, expected: str) -> Input:
+    """Open once for binary reading (``-`` = standard input), decompressing gzip, bzip2 or xz by their content; an
+    :class:`~resgenome.io.Input` already open is shared, not reopened (see :func:`resgenome.io.open_input`)."""
+    return open_input(path, expected)
 
 
-def _read(handle, size: int, name: str, where: str = "") -> bytes:
-    try:
-        return handle.read(size)
-    except _GZIP_ERRORS as exc:  # before OSError: BadGzipFile is one
-        raise InputError(
-            f"{name}: truncated or corrupt gzip{where} ({exc}); download or compress the file again"
-        ) from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read{where} ({exc.strerror or exc})") from None
+def _read(handle: Input, size: int, name: str, where: str = "") -> bytes:
+    """``size`` bytes; a read error or a corrupt compressed stream arrives as one InputError from the Input."""
+    return handle.read(size)
 
 
-def _read_all(path: Path, name: str) -> bytes:
-    with _open(path, name) as handle:
-        data = _read(handle, -1, name)
+def _read_all(source: Input) -> bytes:
+    with source as handle:
+        data = _read(handle, -1, source.name)
     return data[len(_BOM) :] if data.startswith(_BOM) else data
 
 
@@ -305,7 +131,7 @@ def _snippet(line: bytes, width: int = 40) -> str:
 # ------------------------------------------------------------------------------------------------- ViraMiner CSV
 def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH) -> SequenceSet:
     """Read a ViraMiner CSV: lines ``seq_id,sequence,label`` without header (a ``seq_id,sequence,label`` header is
-    skipped), label 1 = viral. Windows line endings and gzip content are accepted.
+    skipped), label 1 = viral. Windows line endings and gzip, bzip2 or xz content are accepted; ``-`` is standard input.
 
     Parameters
     ----------
@@ -324,8 +150,9 @@ def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH
         Naming the file and line: missing, directory, empty or binary file; a line without 3 fields; an empty id or
         sequence; an illegal character; a label other than 0/1; a wrong length; a duplicated seq_id.
     """
-    path, name = check_input_file(path, _CSV_EXPECTED)
-    data = _read_all(path, name)
+    source = _open(path, _CSV_EXPECTED)
+    name = source.name
+    data = _read_all(source)
     _check_text(data, name, _CSV_EXPECTED)
 
     ids: list[str] = []
@@ -342,25 +169,7 @@ def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH
             header_possible = False
             if len(fields) == 3 and fields[1].strip().lower() in (b"sequence", b"seq"):
                 continue
-        if len(fields) != 3:
-            raise InputError(
-                f"{name}: line {number}: expected 3 comma-separated fields seq_id,sequence,label, found"
-                f" {len(fields)} in {_snippet(line)!r}; is this {_CSV_EXPECTED[2:]}?"
-            )
-        raw_id, sequence, label = (field.strip() for field in fields)
-        try:
-            seq_id = raw_id.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{name}: line {number}: seq_id is not UTF-8 text (binary content?)") from None
-        if not seq_id:
-            raise InputError(f"{name}: line {number}: empty seq_id; every line needs an id before the sequence")
-        if not sequence:
-            raise InputError(f"{name}: line {number} ({seq_id}): empty sequence")
-        if label != b"0" and label != b"1":
-            raise InputError(
-                f"{name}: line {number} ({seq_id}): label {label.decode('utf-8', 'replace')!r} is not 0 or 1;"
-                " use 1 for viral and 0 for non-viral"
-            )
+        seq_id, sequence, label = _csv_fields(fields, line, number, name)
         if length is not None and len(sequence) != length:
             raise InputError(
                 f"{name}: line {number} ({seq_id}): sequence is {len(sequence)} bp, but the model needs {length} bp;"
@@ -383,6 +192,35 @@ def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH
     if not ids:
         raise InputError(f"{name}: has a header but no sequences; expected {_CSV_EXPECTED}")
 
+    return SequenceSet(ids, _encode_rows(sequences, ids, lines, name), np.array(labels, dtype=np.int64), name)
+
+
+def _csv_fields(fields: list[bytes], line: bytes, number: int, name: str) -> tuple[str, bytes, bytes]:
+    """(seq_id, sequence, label) of one ViraMiner CSV line, each checked on its own."""
+    if len(fields) != 3:
+        raise InputError(
+            f"{name}: line {number}: expected 3 comma-separated fields seq_id,sequence,label, found"
+            f" {len(fields)} in {_snippet(line)!r}; is this {_CSV_EXPECTED[2:]}?"
+        )
+    raw_id, sequence, label = (field.strip() for field in fields)
+    try:
+        seq_id = raw_id.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{name}: line {number}: seq_id is not UTF-8 text (binary content?)") from None
+    if not seq_id:
+        raise InputError(f"{name}: line {number}: empty seq_id; every line needs an id before the sequence")
+    if not sequence:
+        raise InputError(f"{name}: line {number} ({seq_id}): empty sequence")
+    if label != b"0" and label != b"1":
+        raise InputError(
+            f"{name}: line {number} ({seq_id}): label {label.decode('utf-8', 'replace')!r} is not 0 or 1;"
+            " use 1 for viral and 0 for non-viral"
+        )
+    return seq_id, sequence, label
+
+
+def _encode_rows(sequences: list[bytes], ids: list[str], lines: list[int], name: str) -> np.ndarray:
+    """Equal-length sequences as codes (N, L) in one lookup; the first illegal character names its line and row."""
     width = len(sequences[0])
     flat = _LOOKUP[np.frombuffer(b"".join(sequences), dtype=np.uint8)]
     bad = _first_illegal(flat)
@@ -393,12 +231,13 @@ def read_viral_csv(path: str | os.PathLike, *, length: int | None = VIRAL_LENGTH
             f"{name}: line {lines[row]} ({ids[row]}): illegal character {_describe(byte)} at position {column + 1}"
             f"{_hint(byte)}; {_ALLOWED}"
         )
-    return SequenceSet(ids, flat.reshape(len(ids), width), np.array(labels, dtype=np.int64), name)
+    return flat.reshape(len(ids), width)
 
 
 # ------------------------------------------------------------------------------------------------- FASTA
 def read_fasta(path: str | os.PathLike, *, validate: bool = True) -> Iterator[tuple[str, bytes]]:
-    """Stream the records of a FASTA file, plain or gzip (recognised by its magic bytes, not its suffix).
+    """Stream the records of a FASTA file (``-`` = standard input), plain, gzip, bzip2 or xz (recognised by its magic
+    bytes, not its suffix), read once.
 
     The file is read in blocks of 1 MiB, so memory use is about one record plus one block whatever the file size;
     lines of any length, lower case and Windows line endings are accepted. The path is checked at once, the content
@@ -422,11 +261,11 @@ def read_fasta(path: str | os.PathLike, *, validate: bool = True) -> Iterator[tu
         Naming the file and the record or line: missing, directory, empty or binary file; not FASTA; a header without
         id or without sequence; a duplicated id; an illegal character (``validate``); a truncated or corrupt gzip.
     """
-    path, name = _check_fasta_path(path)
-    return _fasta_records(path, name, validate)
+    source, name = _check_fasta_path(path)
+    return _fasta_records(source, name, validate)
 
 
-def _fasta_records(path: Path, name: str, validate: bool) -> Iterator[tuple[str, bytes]]:
+def _fasta_records(path: Input, name: str, validate: bool) -> Iterator[tuple[str, bytes]]:
     sequence = io.BytesIO()  # its getvalue() hands over the buffer without copying: one copy of a long record
     n_bases = 0
     for record, header_line, segment, line in _fasta_segments(path, name):
@@ -479,6 +318,7 @@ def iter_fasta_pieces(
     *,
     select: Callable[[int], bool] | None = None,
     skip_invalid: bool = False,
+    on_read: Callable[[int], None] | None = None,
 ) -> Iterator[RecordPiece]:
     """Stream a FASTA file as bounded pieces of codes, so that a record of any length needs a few MB of memory.
 
@@ -497,6 +337,9 @@ def iter_fasta_pieces(
         False: an illegal character or a header without sequence raises at once. True: the record instead ends
         with a piece carrying the ``error`` (and no codes), and reading goes on with the next record. Problems of
         the whole file (not FASTA, binary, duplicated id, corrupt gzip) always raise.
+    on_read : callable or None
+        Called after each block read with the bytes of the file read so far (compressed bytes for compressed input;
+        never for a pipe, whose position is unknown), for a progress bar whose total is the file's size.
 
     Yields
     ------
@@ -510,12 +353,13 @@ def iter_fasta_pieces(
     """
     if piece_bases < 1:
         raise ValueError(f"piece_bases must be a positive integer, got {piece_bases}")
-    path, name = _check_fasta_path(path)
-    return _fasta_pieces(path, name, piece_bases, select or (lambda index: True), skip_invalid)
+    source, name = _check_fasta_path(path)
+    return _fasta_pieces(source, name, piece_bases, select or (lambda index: True), skip_invalid, on_read)
 
 
 def _fasta_pieces(
-    path: Path, name: str, piece_bases: int, select: Callable[[int], bool], skip_invalid: bool
+    path: Input, name: str, piece_bases: int, select: Callable[[int], bool], skip_invalid: bool,
+    on_read: Callable[[int], None] | None = None,
 ) -> Iterator[RecordPiece]:
     index = 0
     wanted = select(index)
@@ -524,7 +368,7 @@ def _fasta_pieces(
     pending = np.empty(0, dtype=np.uint8)
     start = 0
     invalid = False
-    for record, header_line, segment, line in _fasta_segments(path, name):
+    for record, header_line, segment, line in _fasta_segments(path, name, on_read):
         if segment is None:  # end of the record
             if wanted and not invalid:
                 if start + len(pending) == 0:
@@ -553,20 +397,24 @@ def _fasta_pieces(
             pending, start = pending[piece_bases:], start + piece_bases
 
 
-def _check_fasta_path(path: str | os.PathLike) -> tuple[Path, str]:
-    path, name = check_input_file(path, _FASTA_EXPECTED)
-    if path.stat().st_size == 0:
-        raise InputError(f"{name}: file is empty; expected {_FASTA_EXPECTED}")
-    return path, name
+def _check_fasta_path(path: str | os.PathLike | Input) -> tuple[Input, str]:
+    source = _open(path, _FASTA_EXPECTED)
+    if not source.peek(1):
+        source.close()
+        raise InputError(f"{source.name}: file is empty; expected {_FASTA_EXPECTED}")
+    return source, source.name
 
 
-def _fasta_segments(path: Path, name: str) -> Iterator[tuple[str, int, bytes | None, int]]:
+# One function of ~65 lines on purpose: a byte-level state machine (in a header or not, at a line start or not, the
+# current record and line) whose state lives in its locals; spread over helpers it would be passed back and forth.
+def _fasta_segments(path: Input, name: str, on_read: Callable[[int], None] | None = None
+                    ) -> Iterator[tuple[str, int, bytes | None, int]]:  # fmt: skip
     """The parse shared by the FASTA readers: ``(id, header line, segment, line)`` in file order.
 
     A segment is raw sequence text of the record (line breaks included, possibly only whitespace) starting at
     ``line``, at most one read block long; segment None ends the record. The structure of the file is checked here
     (preamble, headers, unique ids, NUL bytes, gzip integrity); what the sequence characters mean is left to the
-    caller.
+    caller. ``on_read(bytes of the file read so far)`` is called after each block whose position is known.
     """
     first_line: dict[str, int] = {}  # id -> header line, for duplicate reports
     record: str | None = None  # id of the record being read
@@ -576,11 +424,13 @@ def _fasta_segments(path: Path, name: str) -> Iterator[tuple[str, int, bytes | N
     at_line_start = True
     line = 1  # line number at the read position
 
-    with _open(path, name) as handle:
+    with path as handle:
         first_block = True
         while True:
             where = f" near line {line}" + (f" in record {record!r}" if record is not None else "")
             block = _read(handle, _BLOCK, name, where)
+            if on_read is not None and (position := handle.position()) is not None:
+                on_read(position)
             if not block:
                 break
             if first_block:
@@ -727,8 +577,9 @@ def read_label_tsv(path: str | os.PathLike) -> dict[str, int]:
         Naming the file and line: missing, directory, empty or binary file; a line without exactly two tab-separated
         fields; an empty id; a label other than 0/1; a duplicated id.
     """
-    path, name = check_input_file(path, _TSV_EXPECTED)
-    data = _read_all(path, name)
+    source = _open(path, _TSV_EXPECTED)
+    name = source.name
+    data = _read_all(source)
     _check_text(data, name, _TSV_EXPECTED)
     labels: dict[str, int] = {}
     first_seen: dict[str, int] = {}
@@ -772,7 +623,7 @@ def read_label_tsv(path: str | os.PathLike) -> dict[str, int]:
 def read_sequences(
     path: str | os.PathLike, labels: str | os.PathLike | None = None, *, length: int | None = VIRAL_LENGTH
 ) -> SequenceSet:
-    """Read sequences from a FASTA file (plain or gzip, optionally with a label TSV) or a ViraMiner CSV.
+    """Read sequences from a FASTA file (plain or compressed, optionally with a label TSV) or a ViraMiner CSV, once.
 
     The format is recognised from the content: a file whose first non-blank character is ``>`` is FASTA.
 
@@ -789,12 +640,17 @@ def read_sequences(
     SequenceSet
         ``codes`` shape (N, length) uint8; ``labels`` shape (N,) int64, or None for FASTA without label file.
     """
-    name = str(Path(path))
+    with _open(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}") as source:  # read once: a pipe has no second chance
+        return _read_sequences(source, labels, length)
+
+
+def _read_sequences(path: Input, labels: str | os.PathLike | None, length: int | None) -> SequenceSet:
+    name = path.name
     if not is_fasta(path):
         if labels is not None:
             raise InputError(
-                f"{labels}: a label file was given for {name}, which is not FASTA; a ViraMiner CSV carries its own"
-                " labels, so leave the label file out"
+                f"{input_name(labels)}: a label file was given for {name}, which is not FASTA; a ViraMiner CSV"
+                " carries its own labels, so leave the label file out"
             )
         return read_viral_csv(path, length=length)
 
@@ -818,131 +674,31 @@ def read_sequences(
         missing = [record for record in ids if record not in label_of]
         if missing:
             raise InputError(
-                f"{labels}: no label for record {missing[0]!r} of {name} ({len(missing)} of {len(ids)} records have"
-                " none); add a line '<id><TAB><0 or 1>' for every record"
+                f"{input_name(labels)}: no label for record {missing[0]!r} of {name} ({len(missing)} of {len(ids)}"
+                " records have none); add a line '<id><TAB><0 or 1>' for every record"
             )
         y = np.array([label_of[record] for record in ids], dtype=np.int64)
     return SequenceSet(ids, codes, y, name)
 
 
-def is_fasta(path: str | os.PathLike) -> bool:
-    """True if the file is FASTA (plain or gzip): its first non-blank character is ``>``; else it is taken as CSV.
+def is_fasta(path: str | os.PathLike | Input) -> bool:
+    """True if the file is FASTA (plain or compressed): its first non-blank character is ``>``; else it is taken as
+    CSV. Given an open :class:`~resgenome.io.Input`, only looks ahead: nothing is consumed, so a stream can still be
+    read by the reader chosen (give a stream as an ``Input``: a path is opened, and a pipe read by that, here).
 
     Raises
     ------
     InputError
-        If the path is missing, a directory or unreadable.
+        If the path is missing, a directory, unreadable, or of a format named for what it is (zstd, BAM ...).
     """
-    path, name = check_input_file(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}")
-    return _first_character(path, name) == b">"
+    with _open(path, f"{_FASTA_EXPECTED}, or {_CSV_EXPECTED}") as source:
+        return _first_character(source) == b">"
 
 
-def _first_character(path: Path, name: str) -> bytes:
+def _first_character(source: Input) -> bytes:
     """The first non-blank byte of the (decompressed) content, or b"" if the start is blank."""
-    with _open(path, name) as handle:
-        head = _read(handle, 1 << 16, name)
+    head = source.peek(1 << 16)
     if head.startswith(_BOM):
         head = head[len(_BOM) :]
     return head.lstrip()[:1]
 
-
-# ------------------------------------------------------------------------------------------------- windows, k-mers
-def window_starts(length: int, window: int = VIRAL_LENGTH, stride: int = VIRAL_LENGTH // 2) -> np.ndarray:
-    """Start positions used by :func:`windows` for a sequence of ``length`` bases.
-
-    Returns
-    -------
-    np.ndarray, shape (W,) int64
-        0, stride, 2*stride, ... and finally ``length - window``, so the last window ends with the sequence;
-        ``[0]`` when ``length <= window``.
-    """
-    if window < 1 or not 1 <= stride <= window:
-        raise ValueError(
-            f"need window >= 1 and 1 <= stride <= window (so every base is covered), got {window}, {stride}"
-        )
-    if length <= window:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.arange(0, length - window + 1, stride, dtype=np.int64)
-    if starts[-1] != length - window:
-        starts = np.append(starts, length - window)
-    return starts
-
-
-def windows(
-    codes: np.ndarray, window: int = VIRAL_LENGTH, stride: int = VIRAL_LENGTH // 2
-) -> tuple[np.ndarray, int, bool]:
-    """Cut one sequence into fixed-length windows for a fixed-input model.
-
-    Parameters
-    ----------
-    codes : np.ndarray, shape (L,) uint8
-    window, stride : int
-        Window length and step; ``stride <= window`` so that every base lies in some window.
-
-    Returns
-    -------
-    windows : np.ndarray, shape (W, window) uint8
-        A sequence shorter than ``window`` is one window padded with N (code 4) at the end. A longer one is cut at
-        0, stride, 2*stride, ..., plus a last window aligned to its end unless one already is (see
-        :func:`window_starts`).
-    n_windows : int
-        W.
-    padded : bool
-        True if the sequence was shorter than ``window``.
-    """
-    codes = np.asarray(codes, dtype=np.uint8)
-    if codes.ndim != 1:
-        raise ValueError(f"windows expects one sequence of shape (L,), got {codes.shape}")
-    if len(codes) == 0:
-        raise ValueError("windows got an empty sequence")
-    starts = window_starts(len(codes), window, stride)
-    if len(codes) < window:
-        out = np.full((1, window), CODE_N, dtype=np.uint8)
-        out[0, : len(codes)] = codes
-        return out, 1, True
-    out = sliding_window_view(codes, window)[starts]  # fancy indexing copies into a fresh (W, window) array
-    return out, len(starts), False
-
-
-def kmer_counts(codes: np.ndarray, k: int) -> np.ndarray:
-    """Count the overlapping k-mers of each sequence, for the k-mer baselines.
-
-    Parameters
-    ----------
-    codes : np.ndarray, shape (N, L) (or (L,)) uint8, values 0-4
-    k : int, 1 <= k <= 12
-
-    Returns
-    -------
-    np.ndarray, shape (N, 4**k) (or (4**k,)) float32
-        Column ``sum(code[i + j] * 4**(k - 1 - j))``: k-mers in lexicographic order AAA..A, AAA..C, ..., TTT..T.
-        Windows containing an N are not counted.
-    """
-    codes = np.asarray(codes)
-    single = codes.ndim == 1
-    if single:
-        codes = codes[None, :]
-    if codes.ndim != 2:
-        raise ValueError(f"kmer_counts expects codes of shape (N, L), got {codes.shape}")
-    if not 1 <= k <= 12:
-        raise ValueError(f"k must be between 1 and 12 (4**k columns), got {k}")
-    _check_codes(codes, "kmer_counts")
-    n, length = codes.shape
-    n_kmers = 4**k
-    out = np.zeros((n, n_kmers), dtype=np.float32)
-    positions = length - k + 1
-    if positions > 0 and n > 0:
-        # Rows in batches keep bincount's bins (rows * 4**k) and the index arrays (rows * L) small.
-        rows = max(1, min(_KMER_SCRATCH // n_kmers, _KMER_SCRATCH // length))
-        for lo in range(0, n, rows):
-            batch = codes[lo : lo + rows].astype(np.int64)
-            index = np.zeros((len(batch), positions), dtype=np.int64)
-            for j in range(k):
-                index = index * 4 + (batch[:, j : j + positions] & 3)  # N & 3 is harmless: those windows are dropped
-            n_count = np.zeros((len(batch), length + 1), dtype=np.int32)
-            np.cumsum(batch == CODE_N, axis=1, out=n_count[:, 1:])
-            clean = n_count[:, k:] == n_count[:, :positions]
-            index += np.arange(len(batch))[:, None] * n_kmers
-            counts = np.bincount(index[clean], minlength=len(batch) * n_kmers)
-            out[lo : lo + len(batch)] = counts.reshape(len(batch), n_kmers)
-    return out[0] if single else out

@@ -1,0 +1,67 @@
+"""Comparing runs: result rows, mean ± sd over seeds, the paired bootstrap interval, and the verdict sentences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from resgenome.comparison import honest_reading, model_kind, result_row, summarise, summary_text
+from resgenome.metrics import pooled_paired_bootstrap_auroc_difference
+
+from .conftest import make_runs
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return make_runs(tmp_path_factory.mktemp("runs"))
+
+
+def test_a_result_row_holds_test_and_validation_metrics_and_the_gap(runs):
+    run = next(r for r in runs if r.model == "resvg")
+    row = result_row(run)
+    assert row["kind"] == "residual" and row["test_auroc"] == run.metrics["test"]["auroc"]
+    assert row["test_tp"] == run.metrics["test"]["confusion"]["tp"]
+    assert row["overfit_gap"] == pytest.approx(0.6 - 0.3)  # last epoch: val 0.6, train 0.3
+    assert [model_kind("viral", m) for m in ("resvg", "viraminer", "kmer-logreg")] == ["residual", "cnn", "classical"]
+
+
+def test_summary_is_mean_sd_over_seeds_with_the_paired_interval(runs):
+    summary = summarise(runs, n_boot=200)
+    assert [(r["protocol"], r["model"]) for r in summary] == [
+        (p, m) for p in ("paper", "grouped") for m in ("resvg", "viraminer", "kmer-logreg")]  # fmt: skip
+    row = next(r for r in summary if (r["protocol"], r["model"]) == ("grouped", "viraminer"))
+    aurocs = [r.metrics["test"]["auroc"] for r in runs if (r.protocol, r.model) == ("grouped", "viraminer")]
+    assert row["n_seeds"] == 2 and row["auroc_mean"] == pytest.approx(np.mean(aurocs))
+    assert row["auroc_sd"] == pytest.approx(np.std(aurocs, ddof=1))
+    pairs = [(r.y, ref.scores, r.scores) for r in runs for ref in runs
+             if (r.protocol, r.model, ref.protocol, ref.model) == ("grouped", "viraminer", "grouped", "resvg")
+             and r.seed == ref.seed]  # fmt: skip
+    expected = pooled_paired_bootstrap_auroc_difference(pairs, n_boot=200, seed=0)
+    assert (row["auroc_diff"], row["auroc_diff_low"], row["auroc_diff_high"]) == (
+        expected["diff"], expected["low"], expected["high"])  # fmt: skip
+    assert row["auroc_diff_vs"] == "resvg" and row["auroc_diff_low"] > 0  # resvg separates the classes better
+    residual = next(r for r in summary if (r["protocol"], r["model"]) == ("grouped", "resvg"))
+    assert math.isnan(residual["auroc_diff"]) and residual["best_at_last_epoch"] == 2
+
+
+def test_the_reading_says_who_won_by_the_interval(runs):
+    summary = summarise(runs, n_boot=200)
+    sentences = honest_reading("viral", summary)
+    assert sentences[0].startswith("Under the grouped protocol (2 seeds), resvg beat viraminer, kmer-logreg on test")
+    assert any(s.startswith("resvg beat viraminer (ΔAUROC +") for s in sentences)
+    assert any(s.startswith("The paper protocol did not clearly change the scores") for s in sentences)
+    assert any("Still improving when the epoch budget ran out" in s and "resvg in 4 of 4 runs" in s for s in sentences)
+
+    # a baseline that is better flips the verdict
+    for row in summary:
+        if row["model"] == "kmer-logreg" and row["protocol"] == "grouped":
+            row["auroc_diff"], row["auroc_diff_low"], row["auroc_diff_high"] = -0.2, -0.3, -0.1
+    flipped = honest_reading("viral", summary)
+    assert "lost to kmer-logreg" in flipped[0] and "kmer-logreg beat resvg (ΔAUROC -0.200" in " ".join(flipped)
+
+    text = summary_text(summary).splitlines()
+    assert text[0].startswith("task") and "dAUROC res-model [95% CI]" in text[0]
+    assert any(line.split()[:3] == ["viral", "grouped", "kmer-logreg"] and "-0.200 [-0.300, -0.100]" in line
+               for line in text)  # fmt: skip

@@ -1,0 +1,97 @@
+"""``train_model`` and ``evaluate_model`` for the viral task, through the command line: the run directory, the
+duplicates check, staged training, FASTA with a label file, evaluation reproducing the test metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from resgenome.cli import main
+from resgenome.pipeline import RunOptions, train_model
+from resgenome.predictor import Predictor
+from resgenome.tasks import get_task
+from resgenome.train import TrainConfig
+
+from .conftest import needs_data, synthetic_rows, train_cli
+
+
+def test_train_model_leaves_the_options_as_given_and_saves_a_predictor(synthetic_prefix, tmp_path):
+    opts = RunOptions(model="resvg", preset="smoke", train=TrainConfig(epochs=1, batch_size=64, progress=False))
+    metrics = train_model("viral", str(synthetic_prefix), opts, tmp_path / "run", log=None, figures=False)
+    assert opts.train.selection_metric == "auprc"  # the caller's default, untouched
+    assert "val_auroc" in metrics["_history"][0]  # the viral task's selection metric was used
+    predictor = Predictor.load(tmp_path / "run", device="cpu")
+    assert predictor.metadata["train_config"]["selection_metric"] == "auroc"
+    assert predictor.threshold == metrics["threshold"] and predictor.config == {"seq_length": 300, "width": 8}
+    y, scores = metrics["_test_scores"]
+    # the test scores written by training are the saved model's scores of the test file
+    test = get_task("viral").load(f"{synthetic_prefix}_test.csv")
+    assert np.array_equal(predictor.score_dataset(test), scores) and np.array_equal(test.labels, y)
+
+
+
+def test_duplicates_report_in_log_and_metrics(synthetic_prefix, tmp_path, capsys):
+    assert train_cli(synthetic_prefix, "kmer-logreg", tmp_path / "lr", "--kmer", "4", quiet=False) == 0
+    metrics = json.loads((tmp_path / "lr" / "metrics.json").read_text())
+    assert metrics["duplicates_in_train"]["test"] == {"exact": 1, "reverse_complement": 1}
+    assert metrics["split"] == "fullset" and metrics["task"] == "viral"
+    assert metrics["test"]["auroc"] > 0.5
+    assert "1 test sequences also in train, 1 more as reverse complement" in capsys.readouterr().err
+
+
+def test_viraminer_staged_via_cli_and_reload(synthetic_prefix, tmp_path):
+    out = tmp_path / "vm"
+    assert train_cli(synthetic_prefix, "viraminer-staged", out) == 0
+    history = (out / "history.csv").read_text().splitlines()
+    assert len(history) == 1 + 3  # one epoch per stage
+    assert main(["evaluate", "--model", str(out / "model.pt"), "--data", f"{synthetic_prefix}_test.csv",
+                 "--out", str(tmp_path / "ev")]) == 0  # fmt: skip
+
+
+@needs_data
+def test_train_writes_the_run_directory(trained):
+    for model, out in trained.items():
+        for name in ("model.pt", "metrics.json", "history.csv", "test_scores.csv", "roc_pr.png"):
+            assert (out / name).is_file(), (model, name)
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["model"] == model and metrics["sizes"] == {"train": 400, "validation": 400, "test": 400}
+        assert "duplicates_in_train" in metrics and metrics["test"]["auroc"] is not None
+        # calibration fitted on validation, reported on test; the model keeps it with its contig null
+        report = metrics["calibration"]
+        assert report["method"] == "platt" and set(report["test"]) == {"before", "after", "reliability"}
+        assert report["validation"]["after"]["ece"] < report["validation"]["before"]["ece"]
+        assert (out / "reliability.png").is_file()
+        calibration = torch.load(out / "model.pt", weights_only=True)["calibration"]
+        assert calibration["window"]["method"] == "platt" and calibration["contig_null"]["n_null"] > 0
+        assert calibration["both_strands"]["contig_null"]["short"]
+
+
+@needs_data
+@pytest.mark.parametrize("model", ["resvg", "kmer-logreg"])
+def test_evaluate_reproduces_the_test_metrics(trained, devset_prefix, tmp_path, model):
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--model", str(trained[model]), "--data", f"{devset_prefix}_test.csv",
+                 "--out", str(out)]) == 0  # fmt: skip
+    got = json.loads((out / "metrics.json").read_text())["test"]
+    expected = json.loads((trained[model] / "metrics.json").read_text())["test"]
+    assert got["auroc"] == pytest.approx(expected["auroc"], abs=1e-9)
+    assert got["confusion"] == expected["confusion"]
+
+
+def test_fasta_with_label_file_trains_and_evaluates(tmp_path):
+    rows = synthetic_rows(240, 9)
+    with open(tmp_path / "s.fa", "w") as fasta, open(tmp_path / "s.tsv", "w") as labels:
+        labels.write("seq_id\tlabel\n")
+        for seq_id, seq, y in rows:
+            fasta.write(f">{seq_id}\n{seq[:100]}\n{seq[100:]}\n")
+            labels.write(f"{seq_id}\t{y}\n")
+    fa, tsv = str(tmp_path / "s.fa"), str(tmp_path / "s.tsv")
+    assert train_cli(Path(fa), "kmer-logreg", tmp_path / "m", "--labels", tsv, "--split", "random", "--kmer", "3") == 0
+    assert json.loads((tmp_path / "m" / "metrics.json").read_text())["sizes"]["test"] == 24
+    assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", fa, "--labels", tsv, "--out",
+                 str(tmp_path / "ev")]) == 0  # fmt: skip
+    assert train_cli(Path(fa), "kmer-logreg", tmp_path / "nolabels", "--split", "random") != 0
