@@ -1,66 +1,211 @@
 """Leave-experiment-out on the viral data: each experiment with at least 10 viral sequences is the test set in turn.
 
     RESGENOME_DATA_DIR=../shared/data .venv/bin/python benchmarks/viral_loeo.py --data viral-experiments \\
-        --models resvg kmer-logreg --epochs 10 --patience 3 --out runs/viral_loeo
+        --models resvg resvg-rc:cw viraminer:cw kmer-logreg --seeds 0 1 2 --epochs 20 --patience 5 --out runs/loeo
 
-Validation experiments are chosen from the others with the seed (``group_split``), training uses the rest; runs go
-to OUT/<experiment>/<model>/ and are read back when present. Prints a markdown table of test AUROC and AUPRC.
+Validation experiments are chosen from the others with the seed (``group_split``), training uses the rest. A model
+is a name with optional training options after a colon, comma-separated: ``cw`` (class-weighted loss), ``rcaug``
+(reverse-complement augmentation), ``cos`` (warm-up + cosine schedule), ``lr=1e-4``, ``wd=1e-4`` (weight decay),
+``w=64`` (width). Runs go to
+OUT/<experiment>/<model spec>/seed<S>/ and are read back when present, so an interrupted table resumes.
+
+``--stack A+B`` adds a stacked model: for each fold and seed, a logistic regression on the two models' logits is
+fitted on the *validation* scores (standardised on validation) and applied to the test scores.
+
+``--screen`` prints validation metrics only (use it to choose; the test part of a fold is read once per final
+model). Without it: per-fold and mean test AUROC / AUPRC, and with ``--compare VARIANT`` a pooled paired bootstrap
+interval (all folds x seeds) of the test AUROC and AUPRC difference between VARIANT and the best of the other models
+(``--paper`` models are shown but not counted as baselines).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from resgenome.metrics import classification_metrics, pooled_paired_bootstrap_difference
+from resgenome.pipeline import RunOptions, train_model
 from resgenome.tasks import get_task
-
-sys.path.insert(0, str(Path(__file__).parent))
-from viral_table import run  # noqa: E402  (same run-or-read-back helper)
+from resgenome.train import TrainConfig
 
 MIN_VIRAL = 10
+OPTIONS = {"cw": ("class_weight", None), "rcaug": ("rc_augment", None), "lr": ("lr", float),
+           "wd": ("weight_decay", float), "w": ("width", int), "cos": ("schedule", "cosine")}  # fmt: skip
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``resvg-rc:cw,lr=1e-4`` -> ("resvg-rc", {"class_weight": True, "lr": 1e-4})."""
+    model, _, rest = spec.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        if key not in OPTIONS:
+            sys.exit(f"{spec}: unknown option {key!r} (known: {', '.join(OPTIONS)})")
+        name, kind = OPTIONS[key]
+        options[name] = True if kind is None else kind if isinstance(kind, str) else kind(value)
+    return model, options
+
+
+def folder(spec: str) -> str:
+    return spec.replace(":", "-").replace(",", "-").replace("=", "")
+
+
+def run(dataset, spec: str, experiment: str, seed: int, args) -> Path:
+    """Train (or find) one run; returns its folder."""
+    out = args.out / experiment / folder(spec) / f"seed{seed}"
+    if (out / "metrics.json").is_file():
+        return out
+    model, options = parse_spec(spec)
+    width = options.pop("width", None)
+    cfg = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, seed=seed,
+                      progress=False, **options)  # fmt: skip
+    opts = RunOptions(model=model, split="experiment", seed=seed, preset=args.preset, width=width, kmer=args.kmer,
+                      holdout=[experiment], train=cfg)  # fmt: skip
+    log = (lambda line: print(f"  [{spec} {experiment} seed {seed}] {line}", flush=True)) if args.verbose else None
+    train_model("viral", dataset, opts, out, resume=True, log=log, figures=False)
+    return out
+
+
+def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return data[:, 1].astype(int), data[:, 2]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def stack(dirs: list[Path]) -> dict:
+    """Stacked scores of several runs of one fold and seed: logistic regression on their logits, fitted on validation.
+
+    Returns {"validation": (y, scores), "test": (y, scores), "weights": [...]}. The validation scores are
+    out-of-fold (5-fold, stratified, within the validation rows), so stacks can be compared on them like any model;
+    the test scores come from the stacker fitted on all validation rows.
+    """
+    val = [read_scores(d / "validation_scores.csv") for d in dirs]
+    test = [read_scores(d / "test_scores.csv") for d in dirs]
+    Zv = np.column_stack([_logit(s) for _, s in val])
+    Zt = np.column_stack([_logit(s) for _, s in test])
+    mean, sd = Zv.mean(0), Zv.std(0) + 1e-9
+    stacker = LogisticRegression(C=1.0)
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    out_of_fold = cross_val_predict(stacker, (Zv - mean) / sd, val[0][0], cv=folds, method="predict_proba")[:, 1]
+    stacker.fit((Zv - mean) / sd, val[0][0])
+    return {
+        "validation": (val[0][0], out_of_fold),
+        "test": (test[0][0], stacker.predict_proba((Zt - mean) / sd)[:, 1]),
+        "weights": (stacker.coef_[0] / sd).tolist(),
+    }
+
+
+def collect(dataset, folds: list[str], args) -> dict:
+    """{spec: {(experiment, seed): {"validation": (y, s), "test": (y, s), "metrics": ...}}} for every model and stack."""
+    results: dict[str, dict] = {}
+    for experiment in folds:
+        for seed in args.seeds:
+            dirs = {}
+            for spec in args.models:
+                dirs[spec] = run(dataset, spec, experiment, seed, args)
+                metrics = json.loads((dirs[spec] / "metrics.json").read_text())
+                entry = {"validation": read_scores(dirs[spec] / "validation_scores.csv"), "metrics": metrics}
+                if not args.screen:
+                    entry["test"] = read_scores(dirs[spec] / "test_scores.csv")
+                results.setdefault(spec, {})[(experiment, seed)] = entry
+                v = metrics["validation"]
+                epochs = f", epochs {metrics['epochs_run']} (best {metrics['best_epoch']})" if "best_epoch" in metrics else ""
+                print(f"{experiment} seed {seed} {spec}: validation AUROC {v['auroc']:.4f} AUPRC {v['auprc']:.4f}"
+                      f"{epochs}", flush=True)  # fmt: skip
+            for combo in args.stack:
+                parts = combo.split("+")
+                stacked = stack([dirs[p] for p in parts])
+                if args.screen:
+                    stacked.pop("test")
+                results.setdefault(f"stack({combo})", {})[(experiment, seed)] = stacked
+    return results
+
+
+def _metric(y, s, key):
+    return classification_metrics(y, s)[key]
+
+
+def table(results: dict, folds: list[str], part: str, seeds: list[int]) -> str:
+    lines = [f"| model | " + " | ".join(folds) + " | mean AUROC | mean AUPRC |",
+             "|---|" + "---:|" * (len(folds) + 2)]  # fmt: skip
+    for spec, runs in results.items():
+        cells, aurocs, auprcs = [], [], []
+        for experiment in folds:
+            pairs = [runs[(experiment, s)][part] for s in seeds]
+            a = np.mean([_metric(y, s, "auroc") for y, s in pairs])
+            p = np.mean([_metric(y, s, "auprc") for y, s in pairs])
+            aurocs.append(a), auprcs.append(p)
+            cells.append(f"{a:.3f} / {p:.3f}")
+        lines.append(f"| {spec} | " + " | ".join(cells) + f" | {np.mean(aurocs):.3f} | {np.mean(auprcs):.3f} |")
+    return "\n".join(lines)
+
+
+def compare(results: dict, variant: str, paper: list[str], folds: list[str], seeds: list[int]) -> list[str]:
+    lines = []
+    baselines = [m for m in results if m != variant and m not in paper and not m.startswith("stack(")]
+    for key in ("auroc", "auprc"):
+        def mean_test(m):
+            return np.mean([_metric(*results[m][(e, s)]["test"], key) for e in folds for s in seeds])
+
+        best = max(baselines, key=mean_test)
+        sets = []
+        for e in folds:
+            for s in seeds:
+                y, a = results[variant][(e, s)]["test"]
+                y_b, b = results[best][(e, s)]["test"]
+                assert np.array_equal(y, y_b), (variant, best, e, s)
+                sets.append((y, a, b))
+        ci = pooled_paired_bootstrap_difference(sets, metric=key, n_boot=2000, seed=0)
+        lines.append(f"- test {key.upper()}: {variant} - {best} = {ci['diff']:+.3f} [{ci['low']:+.3f}, "
+                     f"{ci['high']:+.3f}] ({ci['n_sets']} folds x seeds)")  # fmt: skip
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="viral-experiments")
     parser.add_argument("--models", nargs="+", default=["resvg", "viraminer", "kmer-rf", "kmer-logreg"])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--folds", nargs="*", default=None, help="held-out experiments (default: all eligible)")
     parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--patience", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--kmer", type=int, default=6)
+    parser.add_argument("--stack", nargs="*", default=[], metavar="A+B")
+    parser.add_argument("--screen", action="store_true", help="validation metrics only")
+    parser.add_argument("--compare", default=None, metavar="VARIANT")
+    parser.add_argument("--paper", nargs="*", default=["resvg"])
     parser.add_argument("--out", type=Path, default=Path("runs/viral_loeo"))
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
-    args.split = "experiment"
     task = get_task("viral")
     dataset = task.load(args.data)
     groups = task.groups(dataset)
     names, viral = np.unique(groups[dataset.labels == 1], return_counts=True)
-    held = [str(n) for n, v in zip(names, viral) if v >= MIN_VIRAL]
-    counts = {str(n): int(v) for n, v in zip(names, viral)}
-    print(f"experiments with >= {MIN_VIRAL} viral sequences: {', '.join(f'{n} ({counts[n]})' for n in held)}")
-    rows = []
-    for experiment in held:
-        for model in args.models:
-            args.holdout = [experiment]
-            metrics = run(dataset, model, args.seed, args, args.out / experiment / model)
-            t = metrics["test"]
-            print(f"{experiment} {model}: AUROC {t['auroc']:.4f} AUPRC {t['auprc']:.4f} "
-                  f"(test {t['n']} sequences, {t['n_positive']} viral)", flush=True)  # fmt: skip
-            rows.append((experiment, model, t))
-    print("\n| held-out experiment | test n (viral) | " + " | ".join(f"{m} AUROC / AUPRC" for m in args.models) + " |")
-    print("|---|---:|" + "---:|" * len(args.models))
-    for experiment in held:
-        cells = {m: t for e, m, t in rows if e == experiment}
-        first = next(iter(cells.values()))
-        values = " | ".join(f"{cells[m]['auroc']:.3f} / {cells[m]['auprc']:.3f}" for m in args.models)
-        print(f"| {experiment} | {first['n']} ({first['n_positive']}) | {values} |")
+    eligible = [str(n) for n, v in zip(names, viral) if v >= MIN_VIRAL]
+    folds = args.folds or eligible
+    print(f"held-out experiments: {', '.join(folds)}; seeds {args.seeds}")
+    results = collect(dataset, folds, args)
+    print("\nvalidation AUROC / AUPRC, mean over seeds (stacks: out-of-fold within validation)\n")
+    print(table(results, folds, "validation", args.seeds))
+    if not args.screen:
+        print("\ntest AUROC / AUPRC, mean over seeds\n")
+        print(table(results, folds, "test", args.seeds))
+        if args.compare:
+            print(f"\npaired bootstrap (2000 resamples of each fold's test rows, pooled over folds x seeds):\n")
+            print("\n".join(compare(results, args.compare, args.paper, folds, args.seeds)))
     print(f"\n(rerun: python {shlex.join(sys.argv)})")
 
 

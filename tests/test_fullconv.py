@@ -11,6 +11,7 @@ from resgenome.models import build_model
 from resgenome.models.fullconv import (WindowScanner, fully_convolutional, receptive_field, softmax_positive,
                                        window_logits)
 from resgenome.models.resvg import ResVG
+from resgenome.models.resvg_plus import RESVG_VARIANTS
 
 from .conftest import random_codes, random_resvg
 
@@ -107,3 +108,13 @@ def test_only_resvg_is_scanned():
     assert fully_convolutional(random_resvg()) and not fully_convolutional(viraminer)
     with pytest.raises(TypeError, match="ResVG"):
         WindowScanner(viraminer, WINDOW)
+
+
+@pytest.mark.parametrize("name", sorted(RESVG_VARIANTS))
+def test_a_resvg_variant_is_not_scanned(name):
+    """A ResVG subclass whose forward differs (both strands averaged, a k-mer branch) would be scored wrongly, as the
+    paper's ResVG, by the scanner: it keeps the per-window path through its own forward."""
+    variant = build_model(name, {"seq_length": WINDOW, "width": 4, **RESVG_VARIANTS[name]})
+    assert isinstance(variant, ResVG) and not fully_convolutional(variant)
+    with pytest.raises(TypeError, match="ResVG"):
+        WindowScanner(variant, WINDOW)

@@ -66,3 +66,35 @@ def test_pooled_bootstrap_of_one_set_is_the_paired_bootstrap():
     # two repeats, one in each direction: the mean difference is zero and the interval straddles it
     both = pooled_paired_bootstrap_auroc_difference([(y, a, b), (y, b, a)], n_boot=300)
     assert both["diff"] == pytest.approx(0.0, abs=1e-12) and both["low"] < 0 < both["high"]
+
+
+def test_auprc_rows_equal_average_precision_with_ties_and_duplicates():
+    from sklearn.metrics import average_precision_score
+
+    from resgenome.metrics import _auprc_rows
+
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        n = int(rng.integers(5, 60))
+        y = (rng.random(n) < 0.3).astype(int)
+        y[0] = 1
+        scores = np.round(y * 0.4 + rng.normal(0, 0.5, n), int(rng.integers(0, 3)))  # coarse rounding: many ties
+        idx = rng.integers(0, n, n)  # bootstrap rows: duplicated (score, label) pairs
+        for yy, ss in ((y, scores), (y[idx], scores[idx])):
+            if yy.sum() == 0:
+                assert np.isnan(_auprc_rows(yy[None], ss[None])[0])
+                continue
+            assert _auprc_rows(yy[None], ss[None])[0] == pytest.approx(average_precision_score(yy, ss)), trial
+
+
+def test_pooled_bootstrap_of_auprc_detects_the_better_model():
+    from resgenome.metrics import pooled_paired_bootstrap_difference
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(500) < 0.1).astype(int)
+    good = y + rng.normal(0, 0.5, 500)
+    bad = y + rng.normal(0, 1.5, 500)
+    r = pooled_paired_bootstrap_difference([(y, good, bad)], metric="auprc", n_boot=300)
+    assert 0 < r["low"] <= r["diff"] <= r["high"]
+    flipped = pooled_paired_bootstrap_difference([(y, bad, good)], metric="auprc", n_boot=300)
+    assert flipped["diff"] == pytest.approx(-r["diff"]) and flipped["high"] < 0

@@ -12,7 +12,9 @@ import resgenome
 from resgenome.data.encoding import encode
 from resgenome.errors import ResgenomeError
 from resgenome.models import classical, register, unregister
+from resgenome.models.ressen_plus import RESSEN_VARIANTS
 from resgenome.models.resvg import ResVG
+from resgenome.models.resvg_plus import RESVG_VARIANTS
 from resgenome.tasks import Task, get_task
 from resgenome.tasks.viral import duplicates_across, experiment_groups
 
@@ -26,8 +28,9 @@ def test_each_task_fulfils_the_contract_with_one_preset_table():
         for preset in task.presets.values():  # every entry names a model of the task
             assert set(preset.widths) | set(preset.epochs) <= set(task.neural_models)
             assert set(preset.classical_params) <= set(task.classical_models)
-    assert get_task("superenhancer").neural_models == ("ressen", "deepsen")
-    assert get_task("viral").neural_models == ("resvg", "viraminer", "viraminer-staged")
+    # the papers' models first, then the variants beyond them (models/ressen_plus.py, models/resvg_plus.py)
+    assert get_task("superenhancer").neural_models == ("ressen", "deepsen", *RESSEN_VARIANTS)
+    assert get_task("viral").neural_models == ("resvg", "viraminer", "viraminer-staged", *RESVG_VARIANTS)
     with pytest.raises(ValueError, match="unknown task 'plants'"):
         get_task("plants")
 
@@ -46,6 +49,19 @@ def test_model_config_is_the_input_size_and_the_preset_widths_or_width():
     assert se.model_config("deepsen", features, "cpu", width=64) == {"n_features": 4}  # no width rule: ignored
     with pytest.raises(ResgenomeError, match="unknown model 'resvg' for the superenhancer task"):
         se.model_config("resvg", features)
+
+
+def test_a_variant_is_its_paper_models_config_plus_its_deviations_at_every_preset_and_width():
+    se, viral = get_task("superenhancer"), get_task("viral")
+    features, seqs = {"features": list("abcd")}, {"seq_length": 300}
+    for preset in ("smoke", "cpu", "paper"):
+        for width in (None, 64):
+            for name, deviations in RESSEN_VARIANTS.items():
+                assert se.model_config(name, features, preset, width) == {
+                    **se.model_config("ressen", features, preset, width), **deviations}
+            for name, deviations in RESVG_VARIANTS.items():
+                assert viral.model_config(name, seqs, preset, width) == {
+                    **viral.model_config("resvg", seqs, preset, width), **deviations}
 
 
 def test_a_registered_model_joins_the_task_it_names():

@@ -14,9 +14,11 @@ import pytest
 import torch
 
 from resgenome.data.arrays import ArrayData
+from resgenome.data.encoding import one_hot
 from resgenome.models.ressen import ResSEN
+from resgenome.models.resvg import ResVG
 from resgenome.predictor import predict_logits
-from resgenome.train import TrainConfig, fit
+from resgenome.train import TrainConfig, fit, learning_rate
 
 from .conftest import write_se_table
 
@@ -95,6 +97,35 @@ def test_early_stopping_keeps_best_epoch():
     best = max(h["val_auprc"] for h in result.history)
     assert result.best_score == pytest.approx(best)
     assert np.isfinite(result.history[-1]["val_loss"])
+
+
+# ------------------------------------------------------------------ training options beyond the papers
+def test_rc_augmentation_in_the_trainer_is_reproducible_and_changes_training():
+    rng = np.random.default_rng(6)
+    codes = torch.from_numpy(rng.integers(0, 4, (64, 40)).astype(np.uint8))
+    y = torch.from_numpy((rng.random(64) < 0.5).astype(np.int64))
+    data = ArrayData(codes, y, one_hot)
+    states = []
+    for rc in (True, True, False):
+        torch.manual_seed(0)
+        model = ResVG(width=4, stem_channels=4)
+        fit(model, data, data, TrainConfig(epochs=2, batch_size=16, seed=0, progress=False, rc_augment=rc))
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert any(not torch.equal(states[0][k], states[2][k]) for k in states[0] if states[0][k].is_floating_point())
+
+
+def test_cosine_schedule_warms_up_then_decays_and_constant_is_the_papers():
+    cfg = TrainConfig(lr=1e-3, epochs=11, schedule="cosine")
+    assert learning_rate(cfg, 1, 0.0) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 1, 0.5) == pytest.approx(5.5e-4)
+    assert learning_rate(cfg, 2, 0.0) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 7, 0.0) == pytest.approx(5e-4)  # half way through epochs 2..11
+    rates = [learning_rate(cfg, e, 0.0) for e in range(2, 12)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert learning_rate(TrainConfig(lr=1e-3), 5, 0.3) == 1e-3
+    with pytest.raises(ValueError):
+        learning_rate(TrainConfig(schedule="steps"), 1, 0.0)
 
 
 @pytest.mark.slow

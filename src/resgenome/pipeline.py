@@ -49,6 +49,10 @@ class RunOptions:
     use_length: bool = False
     kmer: int = 6
     classical_params: dict = field(default_factory=dict)  # e.g. {"n_estimators": 50} for a quick forest
+    # superenhancer preprocessing beyond the paper (data/feature_transforms.py): "none" | "log1p" | "rank" before
+    # Eq. 1-4, and "paper" | "clustered" feature order
+    transform: str = "none"
+    feature_order: str = "paper"
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -89,7 +93,8 @@ def train_model(
     split_checks = _describe_split(task, dataset, split, log)
     parts = {part: dataset.subset(getattr(split, part)) for part in PARTS}
     prep = task.fit_preprocessing(dataset, split.train,
-                                  {"normalize": opts.normalize, "model": opts.model, "kmer": opts.kmer})  # fmt: skip
+                                  {"normalize": opts.normalize, "model": opts.model, "kmer": opts.kmer,
+                                   "transform": opts.transform, "feature_order": opts.feature_order})  # fmt: skip
     cfg = replace(opts.train, selection_metric=task.selection_metric)
     started = time.perf_counter()
     if opts.model in task.neural_models:
@@ -119,7 +124,8 @@ def train_model(
                           "normalize": opts.normalize, "train_config": cfg.to_dict(), "sizes": split.sizes(),
                           "data": str(getattr(dataset, "source", data)), "holdout": list(opts.holdout)}  # fmt: skip
     if out is not None and rank == 0:
-        _write_run(Path(out), predictor, metrics, history, y_test, (test_scores, test_calibrated), figures)
+        _write_run(Path(out), predictor, metrics, history, y_test, (test_scores, test_calibrated), figures,
+                   validation=(task.labels(parts["validation"]), val_scores))
     if log:
         t = metrics["test"]
         log(f"{opts.model} test: AUROC {_f(t['auroc'])} AUPRC {_f(t['auprc'])} F1 {t['f1']:.4f} "
@@ -172,15 +178,20 @@ def _fit_classical(task: Task, opts: RunOptions, parts: dict, prep: dict) -> Pre
 
 
 def _write_run(out: Path, predictor: Predictor, metrics: dict, history: list[dict], y_test: np.ndarray,
-               test_scores: tuple[np.ndarray, np.ndarray], with_figures: bool) -> None:  # fmt: skip
-    """DIR/model.pt, metrics.json, history.csv, test_scores.csv and figures; the resumable state is removed.
+               test_scores: tuple[np.ndarray, np.ndarray], with_figures: bool,
+               validation: tuple[np.ndarray, np.ndarray]) -> None:  # fmt: skip
+    """DIR/model.pt, metrics.json, history.csv, test_scores.csv, validation_scores.csv and figures; the resumable
+    state is removed.
 
-    ``test_scores``: the model's own test probabilities and the calibrated ones."""
+    ``test_scores``: the model's own test probabilities and the calibrated ones. ``validation``: labels and the
+    model's own probabilities on the validation rows."""
     predictor.save(out / "model.pt")
     write_json(out / "metrics.json", metrics)
     write_history(out / "history.csv", history)
     test_scores, test_calibrated = test_scores
     write_scores(out / "test_scores.csv", y_test, test_scores, test_calibrated)
+    # validation scores too: what a stacked model or a post-hoc comparison is fitted on (never the test rows)
+    write_scores(out / "validation_scores.csv", *validation)
     if with_figures:
         _write_figures(out, history, y_test, test_scores, predictor.model_name, metrics)
     stale = out / "train_state.pt"

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .augment import random_reverse_complement
 from .data.arrays import ArrayData
 from .io import atomic_path
 from .machine import bf16_native
@@ -49,6 +50,12 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"
     progress: bool = True
+    # augmentation (sequence models only): each training sequence is replaced by its reverse complement with
+    # probability 0.5, drawn from (seed, epoch, batch) so that resuming is exact (augment.py)
+    rc_augment: bool = False
+    # "constant" (the papers' Adam) or "cosine": linear warm-up over the first epoch, then cosine decay to zero at
+    # ``epochs``; the rate is a function of (epoch, step) only, so resuming is exact (learning_rate below)
+    schedule: str = "constant"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +89,27 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, xb: torch.Tenso
     loss.backward()
     optimizer.step()
     return loss.detach(), logits.detach()
+
+
+def learning_rate(cfg: TrainConfig, epoch: int, progress: float) -> float:
+    """The rate at ``progress`` in [0, 1) through ``epoch`` (1-based) under ``cfg.schedule``.
+
+    ``cosine``: from lr / 10 rising linearly to lr over epoch 1 (a warm-up, so that Adam's first, noisy moment
+    estimates take small steps), then lr * (1 + cos(pi t)) / 2 with t going from 0 to 1 over epochs 2..``epochs``.
+    """
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule != "cosine":
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; choose constant or cosine")
+    if epoch == 1:
+        return cfg.lr * (0.1 + 0.9 * progress)
+    t = (epoch - 2 + progress) / max(cfg.epochs - 1, 1)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def _epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """A generator that depends only on (seed, epoch, stream): stream 0 orders the epoch, 1 + i augments batch i."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_033 + stream)
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -191,11 +219,16 @@ class _Training:
         total_loss = total_correct = total_seen = 0.0
         batches = range(0, len(order), cfg.batch_size)
         bar = _progress(batches, f"epoch {epoch}/{cfg.epochs}", cfg.progress and rank == 0)
-        for i in bar:
+        for step, i in enumerate(bar):
+            if cfg.schedule != "constant":
+                for group in self.optimizer.param_groups:
+                    group["lr"] = learning_rate(cfg, epoch, step / max(len(batches), 1))
             idx = order[i : i + cfg.batch_size]
             if len(idx) < 2 and len(order) > 1:  # BatchNorm cannot train on a single sample
                 continue
             xb, yb = self.train.batch(idx)
+            if cfg.rc_augment:
+                xb = random_reverse_complement(xb, _epoch_generator(cfg.seed, epoch, 1 + i))
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             loss, logits = train_step(self.net, self.optimizer, xb, yb, precision=cfg.precision, weight=self.weight)
             total_loss += loss.item() * len(yb)

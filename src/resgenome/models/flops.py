@@ -22,11 +22,12 @@ def _input_shape(model: nn.Module, config: dict) -> tuple[int, ...]:
 
 
 def _layer_flops(module: nn.Module, output: torch.Tensor) -> int:
+    # times the batch of the output: one input sample, but a model may score it more than once (both strands)
     if isinstance(module, nn.Conv1d):
         per_output = module.in_channels // module.groups * module.kernel_size[0]
-        return 2 * per_output * output.shape[1] * output.shape[-1]  # (N, C, L), or (N, C, 1, L) channels-last
+        return 2 * per_output * output.shape[1] * output.shape[-1] * output.shape[0]  # (N, C, L) or (N, C, 1, L)
     if isinstance(module, nn.Linear):
-        return 2 * module.in_features * module.out_features
+        return 2 * module.in_features * module.out_features * output.shape[0]
     return 0
 
 

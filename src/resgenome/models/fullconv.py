@@ -44,8 +44,11 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def fully_convolutional(model: nn.Module) -> bool:
-    """Whether :class:`WindowScanner` can run ``model`` (a ResVG)."""
-    return isinstance(model, ResVG)
+    """Whether :class:`WindowScanner` can run ``model`` (a ResVG, exactly).
+
+    A subclass may change the forward pass the scanner re-implements (the variants of ``models/resvg_plus.py``
+    average both strands or add a k-mer branch), so it is scored window by window through its own ``forward``."""
+    return type(model) is ResVG
 
 
 def _half(conv: nn.Conv1d) -> int:
@@ -104,7 +107,7 @@ class WindowScanner:
     """
 
     def __init__(self, model: ResVG, window: int, *, precision: str = "fp32", device: torch.device | None = None):
-        if not isinstance(model, ResVG):
+        if not fully_convolutional(model):
             raise TypeError(f"fully convolutional scoring is for ResVG, not {type(model).__name__}")
         self.left, self.right = receptive_field(model)
         self.window, self.span = window, window - model.pool.kernel_size + 1

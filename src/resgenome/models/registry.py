@@ -13,7 +13,9 @@ from torch import nn
 
 from .deepsen import DeepSEN
 from .ressen import ResSEN
+from .ressen_plus import RESSEN_VARIANTS, ResSENPlus
 from .resvg import ResVG
+from .resvg_plus import RESVG_VARIANTS, ResVGPlus
 from .viraminer import ViraMiner, fit_staged
 
 
@@ -75,3 +77,8 @@ register("resvg", ResVG, task="viral")
 register("viraminer", ViraMiner, task="viral")
 # the same network trained ViraMiner's way (branches alone, then the output layer)
 register("viraminer-staged", ViraMiner, task="viral", train=fit_staged)
+# variants beyond the papers, each under its own name (the config stored with the weights holds its deviations)
+for _name in RESSEN_VARIANTS:
+    register(_name, ResSENPlus, task="superenhancer")
+for _name in RESVG_VARIANTS:
+    register(_name, ResVGPlus, task="viral")

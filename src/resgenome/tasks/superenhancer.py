@@ -7,8 +7,10 @@ import torch
 
 from ..data import registry
 from ..data.splits import Split, group_split, paper_split, random_split
+from ..data.feature_transforms import apply_transform, fit_order, fit_transform
 from ..data.tables import FEATURES, LABEL_NAMES, FeatureTable, Scaler, read_table
 from ..errors import ResgenomeError
+from ..models.ressen_plus import RESSEN_VARIANTS
 from .base import Task, TaskPreset
 
 #: ResSEN at the paper's widths (its 17,408-feature flatten is what the paper describes); the cpu preset keeps them
@@ -31,6 +33,21 @@ PRESETS = {
 }  # fmt: skip
 
 
+def _ressen_width(w: int) -> dict:
+    """--width W: the last block's width, the others scaled from it as in the paper (64, 128/256, 256/512 at 512)."""
+    return {"stem_channels": w // 8, "block1": (w // 4, w // 2), "block2": (w // 2, w)}
+
+
+# variants beyond the paper (models/ressen_plus.py): ResSEN's widths at every preset and under --width, with the
+# variant's deviations on top
+for _preset in PRESETS.values():
+    _preset.widths.update({name: {**_preset.widths["ressen"], **deviations}
+                           for name, deviations in RESSEN_VARIANTS.items()})  # fmt: skip
+_WIDTH_RULES = {"ressen": _ressen_width}
+_WIDTH_RULES.update({name: (lambda w, d=deviations: {**_ressen_width(w), **d})
+                     for name, deviations in RESSEN_VARIANTS.items()})  # fmt: skip
+
+
 class SuperEnhancerTask(Task):
     """Super-enhancer constituent (SE, 1) vs typical enhancer (TE, 0) from 36 features per enhancer region."""
 
@@ -41,8 +58,7 @@ class SuperEnhancerTask(Task):
     default_split = "chromosome"
     positive, negative = LABEL_NAMES[1], LABEL_NAMES[0]
     presets = PRESETS
-    # --width W: the last block's width, the others scaled from it as in the paper (64, 128/256, 256/512 at 512)
-    width_rules = {"ressen": lambda w: {"stem_channels": w // 8, "block1": (w // 4, w // 2), "block2": (w // 2, w)}}
+    width_rules = _WIDTH_RULES
 
     # ------------------------------------------------------------------ data
     def load(self, data: str, *, use_length: bool = False, require_labels: bool = True) -> FeatureTable:
@@ -77,14 +93,22 @@ class SuperEnhancerTask(Task):
 
     # ------------------------------------------------------------------ preprocessing
     def fit_preprocessing(self, table: FeatureTable, train_idx: np.ndarray, options: dict) -> dict:
-        scaler = Scaler(options.get("normalize", "per-feature")).fit(table.X[train_idx])
-        return {"scaler": scaler.state(), "features": list(table.features)}
+        # a transform of the heavy-tailed signals (log1p / rank) and a feature order go before and after Eq. 1-4;
+        # both default to the paper's (none, Table 1 order): see data/feature_transforms.py
+        transform = fit_transform(options.get("transform") or "none", table.X[train_idx])
+        X_train = apply_transform(transform, table.X[train_idx])
+        scaler = Scaler(options.get("normalize", "per-feature")).fit(X_train)
+        prep = {"scaler": scaler.state(), "features": list(table.features), "transform": transform}
+        prep["order"] = fit_order(options.get("feature_order") or "paper", X_train)
+        return prep
 
     def model_input(self, table: FeatureTable, prep: dict) -> np.ndarray:
         """Scaled features (N, F) float32, after checking they are the features the model was trained on."""
         if list(table.features) != prep["features"]:
             raise ResgenomeError(f"{table.source}: features differ from those the model was trained on")
-        return Scaler.from_state(prep["scaler"]).transform(table.X)
+        X = apply_transform(prep.get("transform", {"kind": "none"}), table.X)
+        X = Scaler.from_state(prep["scaler"]).transform(X)
+        return X[:, prep["order"]] if "order" in prep else X
 
     def neural_tensor(self, array: np.ndarray) -> tuple[torch.Tensor, None]:
         return torch.from_numpy(array).unsqueeze(1), None  # (N, 1, F)

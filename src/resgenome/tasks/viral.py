@@ -17,6 +17,7 @@ from ..data.encoding import kmer_counts, one_hot, reverse_complement
 from ..data.readers import SequenceSet, experiment_of, read_sequences
 from ..data.splits import Split, group_split, random_split
 from ..errors import ResgenomeError
+from ..models.resvg_plus import RESVG_VARIANTS
 from .base import ALL, Task, TaskPreset
 
 #: ViraMiner's widths. ``paper`` = its best reported setting (1200 pattern filters k11, 1000 frequency filters k8);
@@ -58,6 +59,16 @@ PRESETS = {
 def _viraminer_width(width: int) -> dict:
     """--width sets the pattern filters; the others keep ViraMiner's 1000:1200 ratio."""
     return {"pattern_filters": width, "frequency_filters": max(1, width * 5 // 6), "hidden": max(1, width * 5 // 6)}
+
+
+# variants beyond the paper (models/resvg_plus.py): ResVG's width at every preset and under --width, with the
+# variant's deviations on top
+for _preset in PRESETS.values():
+    _preset.widths.update({name: {**_preset.widths["resvg"], **deviations}
+                           for name, deviations in RESVG_VARIANTS.items()})  # fmt: skip
+_WIDTH_RULES: dict[str, Callable[[int], dict]] = {
+    "resvg": lambda w: {"width": w}, "viraminer": _viraminer_width, "viraminer-staged": _viraminer_width}
+_WIDTH_RULES.update({name: (lambda w, d=deviations: {"width": w, **d}) for name, deviations in RESVG_VARIANTS.items()})
 
 
 PARTS = ("train", "validation", "test")
@@ -137,8 +148,7 @@ class ViralTask(Task):
     default_split = "fullset"
     positive, negative = "viral", "non-viral"
     presets = PRESETS
-    width_rules = {"resvg": lambda w: {"width": w}, "viraminer": _viraminer_width,
-                   "viraminer-staged": _viraminer_width}  # fmt: skip
+    width_rules = _WIDTH_RULES
 
     # ------------------------------------------------------------------ data
     def resolve(self, data: str | os.PathLike) -> list[Path]:
