@@ -23,7 +23,7 @@ from torch import nn
 from resgenome.bench import MODELS, _dataset, _model_config
 from resgenome.data.encoding import one_hot
 from resgenome.models import blocks, build_model, viraminer
-from resgenome.train import train_step
+from resgenome.trainer import train_step
 
 _BACK = {blocks.Conv1d: nn.Conv1d, blocks.BatchNorm1d: nn.BatchNorm1d, blocks.MaxPool1d: nn.MaxPool1d,
          blocks.AdaptiveAvgPool1d: nn.AdaptiveAvgPool1d, blocks.AdaptiveMaxPool1d: nn.AdaptiveMaxPool1d}  # fmt: skip

@@ -35,7 +35,7 @@ import numpy as np
 from resgenome.metrics import best_f1_threshold, evaluate_scores, pooled_paired_bootstrap_difference
 from resgenome.pipeline import RunOptions, train_model, write_json, write_scores
 from resgenome.tasks import get_task
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 MODELS = ("ressen", "deepsen", "rf", "logreg", "hgb")
 

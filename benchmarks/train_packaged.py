@@ -49,7 +49,7 @@ from resgenome.pipeline import RunOptions, train_model
 from resgenome.predict import predict_viral
 from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "src" / "resgenome" / "pretrained"

@@ -33,7 +33,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from resgenome.metrics import classification_metrics, pooled_paired_bootstrap_difference
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.tasks import get_task
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 MIN_VIRAL = 10
 OPTIONS = {"cw": ("class_weight", None), "rcaug": ("rc_augment", None), "lr": ("lr", float),

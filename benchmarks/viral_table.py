@@ -19,7 +19,7 @@ import numpy as np
 
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.tasks import get_task
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 MODELS = ("resvg", "viraminer", "kmer-rf", "kmer-logreg")
 COLUMNS = ("auroc", "auprc", "precision", "recall", "f1")

@@ -22,7 +22,7 @@ from resgenome.data.encoding import one_hot
 from resgenome.models import build_model, flops_per_sample
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.tasks import get_task
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 
 def train_speed(width: int, batch_size: int = 128, steps: int = 10, seed: int = 0) -> float:

@@ -14,7 +14,7 @@ from resgenome.models import flops_per_sample
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
 

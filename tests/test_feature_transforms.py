@@ -10,7 +10,7 @@ from resgenome.data.feature_transforms import apply_transform, fit_order, fit_tr
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 
 def test_log1p_is_sign_preserving_and_needs_no_fit():

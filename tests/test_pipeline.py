@@ -14,7 +14,7 @@ from resgenome.cli import main
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 from .conftest import needs_data, synthetic_rows, train_cli
 

@@ -12,7 +12,7 @@ from resgenome.models.ressen import ResSEN
 from resgenome.models.ressen_plus import RESSEN_VARIANTS, ResSENPlus
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.tasks import get_task
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 SMALL = {"stem_channels": 8, "block1": (8, 16), "block2": (16, 16)}
 

@@ -13,7 +13,7 @@ from resgenome.models import build_model
 from resgenome.models.resvg import ResVG
 from resgenome.models.resvg_plus import RESVG_VARIANTS, KmerFrequencies, ResVGPlus
 from resgenome.pipeline import RunOptions, train_model
-from resgenome.train import TrainConfig
+from resgenome.trainer import TrainConfig
 
 SMALL = {"width": 8, "stem_channels": 8}
 

@@ -10,7 +10,7 @@ from resgenome.models import build_model, flops_per_sample
 from resgenome.data.arrays import ArrayData
 from resgenome.models.viraminer import ViraMiner, fit_staged
 from resgenome.tasks.viral import PRESETS
-from resgenome.train import TrainConfig, fit
+from resgenome.trainer import TrainConfig, fit
 
 SMOKE = PRESETS["smoke"].widths["viraminer"]
 

@@ -32,7 +32,7 @@ from .pipeline import RunOptions, evaluate_model, predict_table as write_table_p
 from .predict import predict_viral
 from .predictor import DEFAULT_BATCH_SIZE, Predictor
 from .tasks import get_task
-from .train import TrainConfig
+from .trainer import TrainConfig
 
 #: ``predict viral``'s defaults, so that ``Model.predict`` scores exactly as the command does.
 PREDICT_STRIDE = 150

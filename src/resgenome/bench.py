@@ -11,7 +11,7 @@ One run measures, with warm-up excluded and the median of several repeats:
 * ``memory_gbps``: the best of a copy and a triad (``a = b + s c``) over arrays far larger than the caches,
   counting every byte read and written once.
 * ``models``: per model its analytic forward FLOPs (:mod:`resgenome.models.flops`), training and inference
-  samples/s of the trainer's own step (:func:`resgenome.train.train_step`) and of :func:`torch.inference_mode`
+  samples/s of the trainer's own step (:func:`resgenome.trainer.train_step`) and of :func:`torch.inference_mode`
   forwards, their achieved GFLOP/s (a training sample counts 3x the forward FLOPs) and MFU (achieved / measured
   fp32 peak), ``data_share`` (time of the trainer's batch fetch — row gather plus one-hot expansion — over the
   time of a whole step, fetch included) and an activation-traffic estimate (see :func:`activation_bytes`) with
@@ -66,7 +66,7 @@ from .predict import predict_viral
 from .predictor import Predictor, pick_device
 from .runtime import tune_allocator
 from .tasks import get_task
-from .train import train_step
+from .trainer import train_step
 
 #: Bytes per float32 element, the unit of the activation-traffic estimate.
 _FP32_BYTES = 4

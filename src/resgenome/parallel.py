@@ -3,7 +3,7 @@
 ``torchrun --nproc_per_node=N -m resgenome train ...`` starts N copies of the command with ``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set. :func:`process_group` turns those into
 an initialised process group (gloo on CPU, NCCL on CUDA) for the duration of a command, and
-:func:`resgenome.train.fit` then trains with DistributedDataParallel: every rank takes an equal share of each
+:func:`resgenome.trainer.fit` then trains with DistributedDataParallel: every rank takes an equal share of each
 epoch's permutation, gradients are averaged, batch-norm statistics are taken from rank 0 at the end of each epoch
 and validation logits are gathered from all ranks, so all ranks see the same metrics and stop at the same epoch.
 Rank 0 alone writes outputs. Without those variables (or with ``WORLD_SIZE=1``) nothing here does anything.

@@ -30,7 +30,7 @@ from .parallel import distributed
 from .predictor import Predictor
 from .report import figures as plots
 from .tasks import Task, get_task
-from .train import TrainConfig, fit
+from .trainer import TrainConfig, fit
 
 PARTS = ("train", "validation", "test")
 
@@ -130,7 +130,7 @@ def train_model(
         t = metrics["test"]
         log(f"{opts.model} test: AUROC {_f(t['auroc'])} AUPRC {_f(t['auprc'])} F1 {t['f1']:.4f} "
             f"(threshold {threshold:.3f}); {seconds:.1f} s")  # fmt: skip
-    # the trained model, at its threshold, goes back too: resgenome.train returns it
+    # the trained model, at its threshold, goes back too: resgenome.api.train returns it
     return {**metrics, "_test_scores": (y_test, test_scores), "_predictor": predictor, "_history": history,
             "_seconds": seconds}
 

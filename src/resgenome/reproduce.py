@@ -63,7 +63,7 @@ from .predictor import pick_device
 from .report.html import write_report
 from .tasks import ALL, TaskPreset, get_task
 from .tasks.viral import PRESETS as VIRAL_PRESETS
-from .train import TrainConfig, train_step
+from .trainer import TrainConfig, train_step
 
 #: protocol -> the task's split name
 PROTOCOL_SPLITS = {

@@ -116,7 +116,7 @@ def fit_staged(
 ):
     """ViraMiner's own training: pattern branch alone, frequency branch alone, then the merged output layer.
 
-    Three calls to the shared trainer ``fit`` (passed in, :func:`resgenome.train.fit`), each with its own early
+    Three calls to the shared trainer ``fit`` (passed in, :func:`resgenome.trainer.fit`), each with its own early
     stopping. The merged ``model`` (``branch="both"``) receives the two trained branches, which are frozen, so the
     last stage trains only ``model.head``. Returns the last stage's result with the three histories joined (epochs
     numbered on, a ``stage`` key added); each stage resumes from its own state file beside ``state_path``.

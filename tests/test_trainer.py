@@ -18,7 +18,7 @@ from resgenome.data.encoding import one_hot
 from resgenome.models.ressen import ResSEN
 from resgenome.models.resvg import ResVG
 from resgenome.predictor import predict_logits
-from resgenome.train import TrainConfig, fit, learning_rate
+from resgenome.trainer import TrainConfig, fit, learning_rate
 
 from .conftest import write_se_table
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
-import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -298,17 +296,3 @@ def _progress(iterable, description: str, enabled: bool):
     if not enabled:
         return iterable
     return tqdm(iterable, desc=description, unit="batch", leave=False, disable=None, dynamic_ncols=True)
-
-
-class _CallableModule(types.ModuleType):
-    """``resgenome.train`` names two things: this module (the trainer) and the Python API's
-    :func:`resgenome.api.train`. Once this module is imported, Python makes it the package's ``train`` attribute, so
-    the module itself must do what ``resgenome.train(...)`` promises: called, it is :func:`resgenome.api.train`."""
-
-    def __call__(self, *args, **kwargs):
-        from .api import train as train_api
-
-        return train_api(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
