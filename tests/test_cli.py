@@ -154,3 +154,15 @@ def test_unwritable_output_directory(se_csv, tmp_path, capsys):
     assert _train(se_csv, blocker / "run", "logreg") != 0
     err = capsys.readouterr().err
     assert "cannot create output directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_variant_with_log1p_and_cosine_schedule_via_cli(se_csv, tmp_path):
+    out = tmp_path / "additive"
+    assert _train(se_csv, out, "ressen-additive", ["--transform", "log1p", "--feature-order", "clustered",
+                                                   "--schedule", "cosine"]) == 0  # fmt: skip
+    ckpt = torch.load(out / "model.pt", weights_only=True)
+    assert ckpt["model"]["config"]["kernel_size"] == 1 and ckpt["preprocessing"]["transform"] == {"kind": "log1p"}
+    assert sorted(ckpt["preprocessing"]["order"]) == list(range(36))
+    assert ckpt["training"]["train_config"]["schedule"] == "cosine"
+    assert main(["predict", "superenhancer", "--model", str(out / "model.pt"), "--input", str(se_csv),
+                 "--output", str(tmp_path / "scores.tsv")]) == 0  # fmt: skip

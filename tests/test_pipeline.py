@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from resgenome.cli import main
+from resgenome.data.encoding import reverse_complement
 from resgenome.pipeline import RunOptions, train_model
 from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
@@ -51,6 +52,19 @@ def test_viraminer_staged_via_cli_and_reload(synthetic_prefix, tmp_path):
     assert main(["evaluate", "--model", str(out / "model.pt"), "--data", f"{synthetic_prefix}_test.csv",
                  "--out", str(tmp_path / "ev")]) == 0  # fmt: skip
 
+
+
+def test_rc_variant_with_rc_augmentation_via_cli_scores_both_strands_alike(synthetic_prefix, tmp_path):
+    out = tmp_path / "rc"
+    assert train_cli(synthetic_prefix, "resvg-rc", out, "--rc-augment", "--schedule", "cosine") == 0
+    predictor = Predictor.load(out / "model.pt", device="cpu")
+    assert predictor.config["rc"] is True
+    assert predictor.metadata["train_config"]["rc_augment"] is True
+    assert predictor.metadata["train_config"]["schedule"] == "cosine"
+    dataset = get_task("viral").load(f"{synthetic_prefix}_test.csv")
+    flipped = get_task("viral").load(f"{synthetic_prefix}_test.csv")
+    flipped.codes = reverse_complement(flipped.codes)
+    assert np.allclose(predictor.score_dataset(dataset), predictor.score_dataset(flipped), atol=1e-5)
 
 @needs_data
 def test_train_writes_the_run_directory(trained):

@@ -219,6 +219,10 @@ def train(
     labels: str | os.PathLike | None = None,
     device: str = "auto",
     precision: str = "fp32",
+    schedule: str = "constant",
+    rc_augment: bool = False,
+    transform: str = "none",
+    feature_order: str = "paper",
     resume: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> tuple[Model, dict]:
@@ -232,7 +236,7 @@ def train(
         ``logreg`` ... (superenhancer). Not a packaged model.
     out : folder for model.pt, metrics.json, history.csv, test_scores.csv and figures; None keeps it in memory.
     split, holdout, epochs, seed, batch_size, lr, patience, class_weight, preset, width, normalize, use_length,
-    kmer, labels, device, precision, resume
+    kmer, labels, device, precision, schedule, rc_augment, transform, feature_order, resume
         The options of ``resgenome train`` of the same names (see ``resgenome train TASK --help``); the default
         split is the task's grouped one.
     log : receives the progress lines (the split, epochs, the test line); None is silent.
@@ -245,9 +249,11 @@ def train(
         As metrics.json: ``validation`` and ``test`` metrics, ``threshold``, ``split``, ``sizes``, ``held_out``...
     """
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, class_weight=class_weight,
-                      seed=seed, device=device, precision=precision, progress=log is not None)  # fmt: skip
+                      seed=seed, device=device, precision=precision, progress=log is not None,
+                      schedule=schedule, rc_augment=rc_augment)  # fmt: skip
     opts = RunOptions(model=model, split=split, seed=seed, preset=preset, width=width, normalize=normalize,
-                      holdout=list(holdout), use_length=use_length, kmer=kmer, train=cfg)  # fmt: skip
+                      holdout=list(holdout), use_length=use_length, kmer=kmer, train=cfg, transform=transform,
+                      feature_order=feature_order)  # fmt: skip
     if isinstance(data, (str, os.PathLike)) and (use_length or labels is not None):
         if labels is not None and task != "viral":
             raise ResgenomeError("labels is for FASTA data of the viral task")

@@ -115,6 +115,8 @@ def _shared_training_options(fn):
                      help="Continue an interrupted run in --out from its last epoch (an interrupted run keeps only"
                           " OUT/train_state.pt for this)."),  # fmt: skip
         click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines."),
+        click.option("--schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+                     help="Learning rate: constant (the papers') or one warm-up epoch then cosine decay."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -129,7 +131,8 @@ def _run_training(task: str, **kw) -> None:
 
     options = {key: kw[key] for key in ("split", "epochs", "seed", "batch_size", "lr", "patience", "class_weight",
                                         "preset", "width", "holdout", "device", "precision")}  # fmt: skip
-    options.update({key: kw[key] for key in ("normalize", "use_length", "kmer", "labels") if key in kw})
+    options.update({key: kw[key] for key in ("normalize", "use_length", "kmer", "labels", "schedule", "rc_augment",
+                                             "transform", "feature_order") if key in kw})  # fmt: skip
     refuse_overwriting_inputs({"--data": kw["data"], "--labels": kw.get("labels")},
                               {"--out": [Path(kw["out"]) / name for name in RUN_FILES]})  # fmt: skip
     # the data are read inside the folder's block: a failure there removes the folder made here
@@ -207,9 +210,13 @@ def train() -> None:
 @click.option("--normalize", type=click.Choice(["per-feature", "per-sample"]), default="per-feature",
               show_default=True, help="Eq. 1-4 per feature (fitted on training rows) or per sample.")  # fmt: skip
 @click.option("--use-length", is_flag=True, help="Use the region length as a 37th feature.")
+@click.option("--transform", type=click.Choice(["none", "log1p", "rank"]), default="none", show_default=True,
+              help="Transform of the heavy-tailed signals before Eq. 1-4 (none = the paper).")
+@click.option("--feature-order", type=click.Choice(["paper", "clustered"]), default="paper", show_default=True,
+              help="Order of the features the convolutions see (clustered: correlated features side by side).")
 def train_superenhancer(**kw) -> None:
-    """Super-enhancer vs typical enhancer (models: ressen, deepsen, rf, logreg, hgb; splits: chromosome, random,
-    paper)."""
+    """Super-enhancer vs typical enhancer (models: ressen, deepsen, rf, logreg, hgb; variants ressen-1x1,
+    ressen-additive, ressen-skip; splits: chromosome, random, paper)."""
     _run_training("superenhancer", **kw)
 
 
@@ -219,9 +226,10 @@ def train_superenhancer(**kw) -> None:
               help="k of the k-mer counts of kmer-rf / kmer-logreg.")  # fmt: skip
 @click.option("--labels", type=click.Path(path_type=Path, allow_dash=True), default=None,
               help="seq_id<TAB>label file (1 = viral) when --data is FASTA. " + _STDIN)  # fmt: skip
+@click.option("--rc-augment", is_flag=True, help="Train on each sequence or its reverse complement (at random).")
 def train_viral(**kw) -> None:
-    """Viral vs non-viral 300-bp DNA (models: resvg, viraminer, viraminer-staged, kmer-rf, kmer-logreg; splits:
-    fullset, random, experiment)."""
+    """Viral vs non-viral 300-bp DNA (models: resvg, viraminer, viraminer-staged, kmer-rf, kmer-logreg; variants
+    resvg-rc, resvg-kmer, resvg-rc-kmer; splits: fullset, random, experiment)."""
     _run_training("viral", **kw)
 
 
