@@ -8,6 +8,9 @@
     .venv/bin/python benchmarks/assembly_1gbp.py run --model runs/resvg-devset/model.pt \
         --input runs/assembly/assembly_1gbp.fa.gz --output runs/assembly/predictions.tsv \
         --result benchmarks/results/assembly/assembly_1gbp.json
+    # 3. two runs' calls side by side (e.g. fp32 against --precision bf16): calls in both, in one only, scores moved
+    .venv/bin/python benchmarks/assembly_1gbp.py compare runs/assembly/predictions.tsv \
+        runs/assembly/predictions_bf16.tsv
 
 ``run`` starts ``resgenome predict viral --model M --input F --output O`` (plus any ``--predict-args``) in a child
 Python that reports its own peak resident memory (``VmHWM`` of /proc/self/status at exit; ``ru_maxrss`` from
@@ -136,6 +139,22 @@ def run(model: Path, fasta: Path, output: Path, extra: list[str]) -> dict:
             "cpu": cpu_features()["model"], "cores": os.cpu_count()}  # fmt: skip
 
 
+def compare(first: Path, second: Path) -> dict:
+    """The calls of two prediction tables of the same input: viral in each, in both, in one only; score changes."""
+    import pandas as pd
+
+    a, b = (pd.read_csv(p, sep="\t", comment="#", usecols=["seq_id", "call", "score_mean", "viral_windows"])
+            for p in (first, second))  # fmt: skip
+    if len(a) != len(b) or not (a["seq_id"].to_numpy() == b["seq_id"].to_numpy()).all():
+        raise SystemExit(f"{first} and {second} do not hold the same records in the same order")
+    va, vb = (a["call"] == "viral").to_numpy(), (b["call"] == "viral").to_numpy()
+    return {"records": len(a), "viral_first": int(va.sum()), "viral_second": int(vb.sum()),
+            "viral_both": int((va & vb).sum()), "viral_first_only": int((va & ~vb).sum()),
+            "viral_second_only": int((~va & vb).sum()),
+            "viral_windows_first": int(a["viral_windows"].sum()), "viral_windows_second": int(b["viral_windows"].sum()),
+            "max_abs_score_mean_change": float((a["score_mean"] - b["score_mean"]).abs().max())}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,7 +171,13 @@ def main() -> None:
     timed.add_argument("--output", type=Path, required=True, help="The predictions TSV.")
     timed.add_argument("--predict-args", default="", help="Extra options of predict viral, e.g. '--precision bf16'.")
     timed.add_argument("--result", type=Path, help="JSON to write the timing to.")
+    side = sub.add_parser("compare", help="Compare the calls of two prediction tables of the same input.")
+    side.add_argument("first", type=Path)
+    side.add_argument("second", type=Path)
     args = parser.parse_args()
+    if args.command == "compare":
+        print(json.dumps(compare(args.first, args.second), indent=2))
+        return
     if args.command == "generate":
         if args.data_dir is None:
             raise SystemExit("give --data-dir or set RESGENOME_DATA_DIR")

@@ -182,17 +182,20 @@ def read_tsv(path: Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------- synthetic runs
-def make_runs(tmp: Path, *, seeds: int = 2, n: int = 300) -> list[Run]:
+def make_runs(tmp: Path, *, seeds: int = 2, n: int = 300, variant: bool = False) -> list[Run]:
     """Viral runs as ``reproduce`` reads them back: resvg (residual) separates the classes, viraminer (its CNN
-    baseline) and kmer-logreg do so less; grouped and paper protocols, ``seeds`` seeds, the same test rows per seed."""
+    baseline) and kmer-logreg do so less; grouped and paper protocols, ``seeds`` seeds, the same test rows per seed.
+    ``variant``: resvg-rcaug too, grouped only, separating the classes best."""
     runs = []
-    quality = {"resvg": 3.0, "viraminer": 1.0, "kmer-logreg": 0.3}
+    quality = {"resvg": 3.0, "viraminer": 1.0, "kmer-logreg": 0.3, **({"resvg-rcaug": 5.0} if variant else {})}
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
         y = (rng.random(n) < 0.3).astype(np.int64)
         noise = rng.normal(size=n)
         for protocol in ("grouped", "paper"):
             for model, q in quality.items():
+                if model == "resvg-rcaug" and protocol != "grouped":
+                    continue
                 scores = 1 / (1 + np.exp(-(q * (y - 0.5) + noise + rng.normal(size=n))))
                 split = "experiment" if protocol == "grouped" else "fullset"
                 metrics = {"task": "viral", "model": model, "split": split,

@@ -34,6 +34,10 @@ def test_quick_bench_writes_the_contract(tmp_path, capsys):
     assert predict["stride10_time_ratio"] > 0 and predict["exact_time_ratio"] > 0 and predict["flop_bound_fraction"] > 0
     assert predict["variants"]["exact"]["method"] == "exact" and predict["variants"]["stride10"]["stride"] == 10
     assert ("bf16_speedup" in predict) == result["bf16_supported"]  # timed only where bf16 is native
+    if result["bf16_supported"]:  # a bf16 run is held to the bf16 peak, not the (lower) fp32 one
+        bf16 = predict["variants"]["bf16"]
+        assert bf16["flop_bound_bases_per_s"] == pytest.approx(
+            result["peak_gflops"]["bf16"] * 1e9 / bf16["flops_per_base"])  # fmt: skip
     assert len(result["peak_shapes"]["fp32"]) >= 3 and result["peak_gflops"]["fp32"] == max(
         result["peak_shapes"]["fp32"].values())  # fmt: skip
     assert "how" in result["theoretical_gflops"]

@@ -166,3 +166,20 @@ def test_variant_with_log1p_and_cosine_schedule_via_cli(se_csv, tmp_path):
     assert ckpt["training"]["train_config"]["schedule"] == "cosine"
     assert main(["predict", "superenhancer", "--model", str(out / "model.pt"), "--input", str(se_csv),
                  "--output", str(tmp_path / "scores.tsv")]) == 0  # fmt: skip
+
+
+def test_named_recipe_variant_is_the_paper_network_fed_its_recipe(se_csv, tmp_path, capsys):
+    """ressen-log1p: ResSEN's layers and widths exactly, with log1p before Eq. 1-4 recorded in the checkpoint; an
+    option that contradicts the recipe is one line and no run folder."""
+    assert _train(se_csv, tmp_path / "paper", "ressen") == 0
+    assert _train(se_csv, tmp_path / "log1p", "ressen-log1p") == 0
+    paper = torch.load(tmp_path / "paper" / "model.pt", weights_only=True)
+    variant = torch.load(tmp_path / "log1p" / "model.pt", weights_only=True)
+    assert variant["model"]["name"] == "ressen-log1p" and variant["model"]["config"] == paper["model"]["config"]
+    assert variant["preprocessing"]["transform"] == {"kind": "log1p"} and paper["preprocessing"]["transform"] == {"kind": "none"}
+    assert {k: v.shape for k, v in variant["state"].items()} == {k: v.shape for k, v in paper["state"].items()}
+    capsys.readouterr()
+    assert _train(se_csv, tmp_path / "rank", "ressen-log1p", ["--transform", "rank"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ressen-log1p" in err and "log1p" in err
+    assert not (tmp_path / "rank").exists()

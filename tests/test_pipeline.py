@@ -66,6 +66,15 @@ def test_rc_variant_with_rc_augmentation_via_cli_scores_both_strands_alike(synth
     flipped.codes = reverse_complement(flipped.codes)
     assert np.allclose(predictor.score_dataset(dataset), predictor.score_dataset(flipped), atol=1e-5)
 
+
+def test_resvg_rcaug_is_resvg_trained_on_both_strands_and_keeps_the_fast_path(synthetic_prefix, tmp_path):
+    out = tmp_path / "rcaug"
+    assert train_cli(synthetic_prefix, "resvg-rcaug", out) == 0
+    predictor = Predictor.load(out / "model.pt", device="cpu")
+    assert predictor.model_name == "resvg-rcaug" and predictor.metadata["train_config"]["rc_augment"] is True
+    assert type(predictor.model).__name__ == "ResVG" and predictor.config == {"seq_length": 300, "width": 8}
+    assert predictor.scanner() is not None  # the paper's network: scored fully convolutionally by predict viral
+
 @needs_data
 def test_train_writes_the_run_directory(trained):
     for model, out in trained.items():

@@ -29,8 +29,9 @@ def test_each_task_fulfils_the_contract_with_one_preset_table():
             assert set(preset.widths) | set(preset.epochs) <= set(task.neural_models)
             assert set(preset.classical_params) <= set(task.classical_models)
     # the papers' models first, then the variants beyond them (models/ressen_plus.py, models/resvg_plus.py)
-    assert get_task("superenhancer").neural_models == ("ressen", "deepsen", *RESSEN_VARIANTS)
-    assert get_task("viral").neural_models == ("resvg", "viraminer", "viraminer-staged", *RESVG_VARIANTS)
+    assert get_task("superenhancer").neural_models == ("ressen", "deepsen", *RESSEN_VARIANTS, "ressen-log1p")
+    assert get_task("viral").neural_models == ("resvg", "viraminer", "viraminer-staged", *RESVG_VARIANTS,
+                                               "resvg-rcaug")  # fmt: skip
     with pytest.raises(ValueError, match="unknown task 'plants'"):
         get_task("plants")
 
@@ -42,6 +43,10 @@ def test_model_config_is_the_input_size_and_the_preset_widths_or_width():
     assert viral.model_config("resvg", {"seq_length": 300}, "paper", width=16)["width"] == 16
     assert viral.model_config("viraminer", {"seq_length": 300}, "cpu", width=120) == {
         "seq_length": 300, "pattern_filters": 120, "frequency_filters": 100, "hidden": 100}  # fmt: skip
+    # a paper network under its own recipe has that network's widths, at a preset and under --width
+    assert viral.model_config("resvg-rcaug", {"seq_length": 300}, "cpu") == viral.model_config(
+        "resvg", {"seq_length": 300}, "cpu")  # fmt: skip
+    assert viral.model_config("resvg-rcaug", {"seq_length": 300}, "paper", width=16)["width"] == 16
     features = {"features": list("abcd")}
     assert se.model_config("ressen", features, "paper", width=512) == {
         "n_features": 4, "stem_channels": 64, "block1": (128, 256), "block2": (256, 512)}  # fmt: skip

@@ -53,6 +53,8 @@ def test_sample_names_come_from_file_names():
     assert workflow.sample_name("x/assembly.fna") == "assembly"
     assert workflow.sample_name("reads.csv") == "reads"
     assert workflow.sample_name("contigs") == "contigs"
+    # every compression predict viral reads
+    assert workflow.sample_name("a/soil.fa.bz2") == "soil" == workflow.sample_name("soil.fasta.xz")
 
 
 def test_the_default_config_has_exactly_the_known_keys():
@@ -70,6 +72,8 @@ def test_plan_of_a_valid_config(tmp_path):
     assert plan.predict_flags() == "--stride 100 --batch-size 256 --both-strands --skip-invalid"
     calls = workflow.plan({**config, "fdr": 0.05, "min_length": 300, "max_n_fraction": 0.1})
     assert calls.predict_flags().endswith("--fdr 0.05 --min-length 300 --max-n-fraction 0.1")
+    fast = workflow.plan({**config, "precision": "bf16", "exact_windows": True})
+    assert fast.predict_flags().endswith("--skip-invalid --precision bf16 --exact-windows")
 
 
 def test_a_sample_sheet_names_the_samples(tmp_path):
@@ -94,6 +98,8 @@ def test_a_sample_sheet_names_the_samples(tmp_path):
     ({"outdir": "out/{sample}"}, "config: outdir: out/{sample}: braces are not allowed"),
     ({"fdr": 1.5}, "config: fdr: 1.5: expected a number from"),
     ({"min_length": 0.5}, "config: min_length: 0.5: expected a whole number"),
+    ({"precision": "fp16"}, "config: precision: 'fp16': expected one of fp32, bf16"),
+    ({"exact_windows": "yes"}, "config: exact_windows: 'yes': expected true or false"),
 ])  # fmt: skip
 def test_config_mistakes_are_one_line(tmp_path, change, message):
     config = base_config(tmp_path, **change)

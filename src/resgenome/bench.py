@@ -393,23 +393,25 @@ def flops_per_base(config: dict, stride: int, method: str) -> float:
 
 
 def bench_predict(sizes_mbp: list[float], device: torch.device, infer_sps: float | None = None,
-                  peak_fp32: float | None = None, variants: dict | None = None) -> dict:  # fmt: skip
+                  peak_fp32: float | None = None, variants: dict | None = None,
+                  peak_bf16: float | None = None) -> dict:  # fmt: skip
     """``predict_viral`` at each input size (Mbp), then each of ``variants`` (default :data:`PREDICT_VARIANTS`) at
     the largest; the top-level numbers are those of the default settings at the largest input.
 
     ``infer_sps`` (windows/s of the cpu-preset ResVG from the model bench), when given, yields the per-window path's
     compute bound: at the default stride of 150 each base is scored twice, so bases/s <= windows/s x stride.
     ``peak_fp32`` (GFLOP/s) yields each run's FLOP bound, peak / :func:`flops_per_base`, and the fraction of it
-    reached. The time ratios are per base, at the same input, measured minutes apart in one bench.
+    reached; a bf16 run is held to ``peak_bf16`` (without it, it gets no bound: the fp32 peak is not its ceiling). The time ratios are per base, at the same input, measured minutes apart in one bench.
     """
     stride = inspect.signature(predict_viral).parameters["stride"].default
     config = get_task("viral").model_config("resvg", {"seq_length": VIRAL_LENGTH}, _PREDICT_PRESET)
     variants = PREDICT_VARIANTS if variants is None else variants
 
     def bound(run: dict) -> dict:
-        if peak_fp32:
+        peak = peak_bf16 if run.get("precision") == "bf16" else peak_fp32
+        if peak:
             per_base = flops_per_base(config, run.get("stride", stride), run["method"])
-            run["flops_per_base"], run["flop_bound_bases_per_s"] = per_base, peak_fp32 * 1e9 / per_base
+            run["flops_per_base"], run["flop_bound_bases_per_s"] = per_base, peak * 1e9 / per_base
             run["flop_bound_fraction"] = run["bases_per_s"] / run["flop_bound_bases_per_s"]
         return run
 
@@ -506,7 +508,8 @@ def run_bench(
     if predict:
         variants = {k: v for k, v in PREDICT_VARIANTS.items() if native_bf16 or k != "bf16"}  # bf16 would be fp32
         predict_result = bench_predict(predict_mbp or ([0.02] if quick else [5.0]), target,
-                                       fp32_row["infer_samples_per_s"], peak_fp32, variants)  # fmt: skip
+                                       fp32_row["infer_samples_per_s"], peak_fp32, variants,
+                                       peak_bf16=peaks["peak_gflops"]["bf16"] if native_bf16 else None)  # fmt: skip
         say(_predict_line(predict_result))
     load = load_average()
     info.update({"load_average_end": load[0] if load else None, "bench_seconds": time.perf_counter() - started,
@@ -539,8 +542,10 @@ def _machine_limits(target: torch.device, quick: bool, say, cores: int) -> tuple
     theory = theoretical_gflops(cpu_features(), cores) if not cuda else {"fp32": None, "bf16": None, "how": "GPU"}
     theory.update({f"measured_fraction_{k}": measured[k] / theory[k] if theory[k] else None for k in measured})
     if theory["fp32"]:
-        say(f"theoretical FMA rate: fp32 {theory['fp32']:.0f} GFLOP/s (the measured peak is "
-            f"{theory['measured_fraction_fp32']:.2f} of it), bf16 {theory['bf16']:.0f}; {theory['how']}")  # fmt: skip
+        above = ": the cores run above their nominal clock (turbo)" if theory["measured_fraction_fp32"] > 1 else ""
+        say(f"theoretical FMA rate at the nominal clock: fp32 {theory['fp32']:.0f} GFLOP/s (the measured peak is "
+            f"{theory['measured_fraction_fp32']:.2f} of it{above}), bf16 {theory['bf16']:.0f}; "
+            f"{theory['how']}")  # fmt: skip
     bandwidth = memory_gbps(target, elements=(1 << 22) if quick else _BANDWIDTH_ELEMENTS, repeats=repeats)
     say(f"memory bandwidth: copy {bandwidth['copy']:.1f} GB/s, triad {bandwidth['triad']:.1f} GB/s")
     peaks = {"peak_gflops": measured, "peak_shapes": {"fp32": shapes_fp32, "bf16": shapes_bf16},

@@ -22,11 +22,22 @@ TASKS = ("superenhancer", "viral")
 PROTOCOLS = ("paper", "honest", "grouped")
 #: the models compared per task, in table order; the residual model of each task and its CNN baseline
 MODELS = {
-    "superenhancer": ("ressen", "deepsen", "rf", "logreg", "hgb"),
-    "viral": ("resvg", "viraminer", "kmer-rf", "kmer-logreg"),
+    "superenhancer": ("ressen", "ressen-log1p", "deepsen", "rf", "logreg", "hgb"),
+    "viral": ("resvg", "resvg-rcaug", "viraminer", "kmer-rf", "kmer-logreg"),
 }
 RESIDUAL = {"superenhancer": "ressen", "viral": "resvg"}
 CNN_BASELINE = {"superenhancer": "deepsen", "viral": "viraminer"}
+#: the best variant beyond the paper of each task, chosen on validation (benchmarks/results/variants.md): the paper's
+#: network with its own recipe (resgenome.models.RECIPE_VARIANTS). Trained under the grouped protocol only, the one
+#: a user's data is in; its verdicts come after the paper model's.
+VARIANT = {"superenhancer": "ressen-log1p", "viral": "resvg-rcaug"}
+#: the protocols each model is trained under (the paper models and baselines: all three)
+VARIANT_PROTOCOLS = ("grouped",)
+
+
+def protocols_of(task: str, model: str) -> tuple[str, ...]:
+    """The protocols ``model`` is trained under in ``resgenome reproduce``."""
+    return VARIANT_PROTOCOLS if model == VARIANT[task] else PROTOCOLS
 #: test metrics averaged over seeds in summary.csv; bootstrap replicates of the AUROC difference
 SUMMARY_METRICS = ("auroc", "auprc", "f1", "precision", "recall", "accuracy")
 N_BOOT = 2000
@@ -54,6 +65,8 @@ class Run:
 def model_kind(task: str, model: str) -> str:
     if model == RESIDUAL[task]:
         return "residual"
+    if model == VARIANT[task]:
+        return "residual variant"
     return "cnn" if model in get_task(task).neural_models else "classical"
 
 
@@ -119,27 +132,32 @@ def summarise(runs: list[Run], n_boot: int = N_BOOT) -> list[dict]:
         # neural runs whose best validation epoch was their last: still improving when the budget ran out
         row["best_at_last_epoch"] = sum(1 for r in group if r.history and not r.metrics.get("stopped_early")
                                         and r.metrics.get("best_epoch") == len(r.history))  # fmt: skip
-        residual = RESIDUAL[task]
-        row.update({"auroc_diff_vs": "", "auroc_diff": math.nan, "auroc_diff_low": math.nan,
-                    "auroc_diff_high": math.nan, "auroc_diff_seeds": 0})  # fmt: skip
-        if model != residual:
-            ref = {r.seed: r for r in by_key.get((task, protocol, residual), [])}
-            sets = []
-            for r in group:
-                if r.seed in ref and np.array_equal(ref[r.seed].y, r.y):
-                    sets.append((r.y, ref[r.seed].scores, r.scores))
-            if sets:
-                ci = pooled_paired_bootstrap_auroc_difference(sets, n_boot=n_boot, seed=0)
-                row.update({"auroc_diff_vs": residual, "auroc_diff": ci["diff"], "auroc_diff_low": ci["low"],
-                            "auroc_diff_high": ci["high"], "auroc_diff_seeds": ci["n_sets"]})  # fmt: skip
+        for prefix, focus in (("auroc_diff", RESIDUAL[task]), ("variant_auroc_diff", VARIANT[task])):
+            row.update(_paired_difference(by_key.get((task, protocol, focus), []), group, focus, n_boot, prefix))
         rows.append(row)
     order = {(t, p, m): (TASKS.index(t), PROTOCOLS.index(p), MODELS[t].index(m))
              for t in TASKS for p in PROTOCOLS for m in MODELS[t]}  # fmt: skip
     return sorted(rows, key=lambda r: order.get((r["task"], r["protocol"], r["model"]), (9, 9, 9)))
 
 
-def _verdict(row: dict, name: str, residual: str) -> str:
-    lo, hi, d = row["auroc_diff_low"], row["auroc_diff_high"], row["auroc_diff"]
+def _paired_difference(focus_runs: list[Run], group: list[Run], focus: str, n_boot: int, prefix: str) -> dict:
+    """``PREFIX``, ``PREFIX_low``, ``PREFIX_high``, ``PREFIX_vs``, ``PREFIX_seeds``: the AUROC of ``focus`` minus that
+    of the group's model, over the seeds both have on the same test rows (nothing when the group is ``focus``)."""
+    row = {f"{prefix}_vs": "", prefix: math.nan, f"{prefix}_low": math.nan, f"{prefix}_high": math.nan,
+           f"{prefix}_seeds": 0}  # fmt: skip
+    if not group or group[0].model == focus:
+        return row
+    ref = {r.seed: r for r in focus_runs}
+    sets = [(r.y, ref[r.seed].scores, r.scores) for r in group if r.seed in ref and np.array_equal(ref[r.seed].y, r.y)]
+    if sets:
+        ci = pooled_paired_bootstrap_auroc_difference(sets, n_boot=n_boot, seed=0)
+        row.update({f"{prefix}_vs": focus, prefix: ci["diff"], f"{prefix}_low": ci["low"],
+                    f"{prefix}_high": ci["high"], f"{prefix}_seeds": ci["n_sets"]})  # fmt: skip
+    return row
+
+
+def _verdict(row: dict, name: str, residual: str, prefix: str = "auroc_diff") -> str:
+    lo, hi, d = row[f"{prefix}_low"], row[f"{prefix}_high"], row[prefix]
     if math.isnan(d):
         return f"{residual} vs {name}: no paired comparison"
     ci = f"ΔAUROC {d:+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}]"
@@ -155,27 +173,28 @@ def honest_reading(task: str, summary: list[dict]) -> list[str]:
     the bootstrap interval of the AUROC difference), did the paper's and the honest protocols inflate the scores,
     was the residual model still improving when its budget ran out, and did it overfit less than its CNN baseline."""
     rows = {(r["protocol"], r["model"]): r for r in summary if r["task"] == task}
-    out = _grouped_verdicts(task, rows)
+    out = _grouped_verdicts(task, {k: r for k, r in rows.items() if k[1] != VARIANT[task]}, RESIDUAL[task])
+    out += _grouped_verdicts(task, rows, VARIANT[task], "variant_auroc_diff",
+                             f" ({VARIANT[task]}: the paper's network with its own recipe, chosen on validation)")
     out += _protocol_effects(task, rows)
     out += _budget_note(task, rows)
     out += _overfitting_note(task, rows)
     return out
 
 
-def _grouped_verdicts(task: str, rows: dict) -> list[str]:
-    """The headline (what the residual model beat under the grouped protocol, and the best AUPRC), then one
-    verdict per baseline."""
-    residual = RESIDUAL[task]
+def _grouped_verdicts(task: str, rows: dict, residual: str, prefix: str = "auroc_diff", what: str = "") -> list[str]:
+    """The headline (what ``residual`` beat under the grouped protocol, and the best AUPRC), then one verdict per
+    other model, by the bootstrap interval of the AUROC difference in the rows' ``prefix`` columns."""
     out = []
     baselines = [r for (p, m), r in rows.items() if p == "grouped" and m != residual]
     if baselines and ("grouped", residual) in rows:
         seeds = rows[("grouped", residual)]["n_seeds"]
-        beaten = [r["model"] for r in baselines if r["auroc_diff_low"] > 0]
-        lost = [r["model"] for r in baselines if r["auroc_diff_high"] < 0]
+        beaten = [r["model"] for r in baselines if r[f"{prefix}_low"] > 0]
+        lost = [r["model"] for r in baselines if r[f"{prefix}_high"] < 0]
         ties = [r["model"] for r in baselines if r["model"] not in beaten + lost]
         best = max(rows[("grouped", m)]["auprc_mean"] for (p, m) in rows if p == "grouped")
         leader = [m for (p, m), r in rows.items() if p == "grouped" and r["auprc_mean"] == best][0]
-        headline = (f"Under the grouped protocol ({seeds} seed{'s' if seeds > 1 else ''}), {residual} beat "
+        headline = (f"Under the grouped protocol ({seeds} seed{'s' if seeds > 1 else ''}), {residual}{what} beat "
                     + (", ".join(beaten) if beaten else "none of the baselines")
                     + (f", lost to {', '.join(lost)}" if lost else "")
                     + (f" and was not distinguishable from {', '.join(ties)}" if ties else "")
@@ -183,7 +202,7 @@ def _grouped_verdicts(task: str, rows: dict) -> list[str]:
                     + ("." if leader == residual else
                        f"; {residual} {rows[('grouped', residual)]['auprc_mean']:.3f}."))  # fmt: skip
         out.append(headline)
-        out.extend(_verdict(r, r["model"], residual) for r in baselines)
+        out.extend(_verdict(r, r["model"], residual, prefix) for r in baselines)
     return out
 
 

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +25,7 @@ from .data.splits import Split
 from .errors import ResgenomeError
 from .io import atomic_open, check_paths, check_writable_dir, open_output, refuse_overwriting_inputs
 from .metrics import best_f1_threshold, evaluate_scores
-from .models import build_model, classical, model_spec
+from .models import MODELS, build_model, classical, model_spec
 from .parallel import distributed
 from .predictor import Predictor
 from .report import figures as plots
@@ -78,6 +78,7 @@ def train_model(
     rank, _ = distributed()
     # the options first, before any data is read or folder made
     _check_model(task, opts.model)
+    opts = with_recipe(opts)
     split_name = opts.split or task.default_split
     if split is None and split_name not in task.splits:
         raise ResgenomeError(f"--split {split_name}: not a split of the {task.name} task ({', '.join(task.splits)})")
@@ -133,6 +134,26 @@ def train_model(
     # the trained model, at its threshold, goes back too: resgenome.api.train returns it
     return {**metrics, "_test_scores": (y_test, test_scores), "_predictor": predictor, "_history": history,
             "_seconds": seconds}
+
+
+def with_recipe(opts: RunOptions) -> RunOptions:
+    """``opts`` with the recipe of its model applied (:attr:`~resgenome.models.registry.ModelSpec.recipe`): a named
+    variant such as ``resvg-rcaug`` brings its own training or preprocessing choices. An option set otherwise than
+    both its default and the recipe is refused: the name would no longer say what was trained."""
+    recipe = MODELS[opts.model].recipe if opts.model in MODELS else {}
+    if not recipe:
+        return opts
+    train_fields = {f.name: f.default for f in fields(TrainConfig)}
+    run_fields = {f.name: f.default for f in fields(RunOptions) if f.name != "train"}
+    train_changes, run_changes = {}, {}
+    for key, value in recipe.items():
+        target, defaults = (train_changes, train_fields) if key in train_fields else (run_changes, run_fields)
+        given = getattr(opts.train if target is train_changes else opts, key)
+        if given not in (defaults[key], value):
+            raise ResgenomeError(f"--model {opts.model} is trained with {key} = {value!r}; it cannot be {given!r} "
+                                 f"(train the model it varies with that option instead)")  # fmt: skip
+        target[key] = value
+    return replace(opts, train=replace(opts.train, **train_changes), **run_changes)
 
 
 def _describe_split(task: Task, dataset, split: Split, log) -> dict:

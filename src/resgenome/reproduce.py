@@ -47,6 +47,7 @@ from .comparison import (
     clean,
     honest_reading,
     model_kind,
+    protocols_of,
     result_row,
     summarise,
     summary_text,
@@ -57,7 +58,7 @@ from .data.splits import Split
 from .errors import ResgenomeError
 from .io import atomic_open, check_writable_dir
 from .machine import load_average, probe
-from .models import build_model, count_parameters
+from .models import build_model, count_parameters, model_spec
 from .pipeline import RunOptions, train_model, write_json
 from .predictor import pick_device
 from .report.html import write_report
@@ -281,7 +282,7 @@ def estimate_seconds(task_name: str, dataset, splits: dict, preset: Preset, seed
                 torch.cuda.synchronize()
             best = min(best, time.perf_counter() - t0)
         per_row = best / len(sample)
-        for protocol in PROTOCOLS:
+        for protocol in protocols_of(task_name, model_name):
             for split in splits[protocol][: seeds[protocol]]:
                 rows = len(split.train) + len(split.validation) / 3  # a forward pass is about a third of a step
                 total += per_row * rows * plan.epochs.get(model_name, 0)
@@ -423,7 +424,8 @@ def _run_grid(out: Path, grid: _Grid, preset: Preset, seeds: dict[str, int], pro
     """
     order, tasks = ("grouped", "paper", "honest"), grid.tasks
     limits = _thread_limits(preset.threads)
-    plan = sorted(((n, p, m, s) for p in order for s in range(seeds[p]) for n in tasks for m in MODELS[n]),
+    plan = sorted(((n, p, m, s) for p in order for s in range(seeds[p]) for n in tasks for m in MODELS[n]
+                   if p in protocols_of(n, m)),
                   key=lambda r: (r[3], order.index(r[1]), tasks.index(r[0])))  # fmt: skip
     runs: list[Run] = []
     trained = reused = 0
@@ -511,10 +513,11 @@ def _describe_task(name: str, data_name: str, files: list[Path], dataset, splits
         {"seq_length": dataset.length}  # fmt: skip
     models = []
     for model in MODELS[name]:
-        entry = {"model": model, "kind": model_kind(name, model)}
+        entry = {"model": model, "kind": model_kind(name, model), "protocols": list(protocols_of(name, model))}
         if model in task.neural_models:
             config = task.model_config(model, prep, preset.name)
             entry["config"] = {k: v for k, v in config.items() if k not in ("n_features", "seq_length")}
+            entry["config"].update(model_spec(model).recipe)  # a named variant's training / preprocessing choices
             entry["parameters"] = count_parameters(build_model(model, config))
             entry["epochs"] = plan.epochs.get(model)
         else:

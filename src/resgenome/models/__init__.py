@@ -15,6 +15,7 @@ from .flops import flops_per_sample
 from .registry import (
     CLASSICAL_MODELS,
     MODELS,
+    RECIPE_VARIANTS,
     ModelSpec,
     build_model,
     count_parameters,
@@ -24,5 +25,5 @@ from .registry import (
     unregister,
 )
 
-__all__ = ["ModelSpec", "MODELS", "CLASSICAL_MODELS", "build_model", "count_parameters", "flops_per_sample",
+__all__ = ["ModelSpec", "MODELS", "RECIPE_VARIANTS", "CLASSICAL_MODELS", "build_model", "count_parameters", "flops_per_sample",
            "model_names", "model_spec", "register", "unregister"]  # fmt: skip

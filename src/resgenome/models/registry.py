@@ -6,7 +6,7 @@ package plus one :func:`register` line at the bottom of this module (see docs/ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from torch import nn
@@ -28,21 +28,27 @@ class ModelSpec:
     train : None to train with the shared trainer alone, or a procedure that drives it, called as
         ``train(model, config, train_data, validation_data, cfg, fit=<the trainer>, state_path=..., resume=...,
         log=...)`` and returning the trainer's result (e.g. :func:`~resgenome.models.viraminer.fit_staged`).
+    recipe : the training and preprocessing choices that are part of the model's name (fields of
+        :class:`~resgenome.trainer.TrainConfig` or :class:`~resgenome.pipeline.RunOptions`, e.g.
+        ``{"rc_augment": True}``): a variant that is the paper's network trained or fed differently is registered
+        under its own name with its recipe, so its checkpoint, tables and report say what it is.
     """
 
     factory: Callable[..., nn.Module]
     task: str
     train: Callable | None = None
+    recipe: dict = field(default_factory=dict)
 
 
 MODELS: dict[str, ModelSpec] = {}
 CLASSICAL_MODELS = ("rf", "logreg", "hgb")
 
 
-def register(name: str, factory: Callable[..., nn.Module], *, task: str, train: Callable | None = None) -> None:
+def register(name: str, factory: Callable[..., nn.Module], *, task: str, train: Callable | None = None,
+             recipe: dict | None = None) -> None:  # fmt: skip
     """Add a neural model under ``name``, for the task whose data it reads (a name in
     :data:`resgenome.tasks.TASKS`; the task lists it among its ``neural_models``)."""
-    MODELS[name] = ModelSpec(factory, task, train)
+    MODELS[name] = ModelSpec(factory, task, train, dict(recipe or {}))
 
 
 def unregister(name: str) -> None:
@@ -82,3 +88,12 @@ for _name in RESSEN_VARIANTS:
     register(_name, ResSENPlus, task="superenhancer")
 for _name in RESVG_VARIANTS:
     register(_name, ResVGPlus, task="viral")
+# the paper's networks, unchanged, trained or fed differently (benchmarks/results/variants.md has the evidence):
+# ResVG on either strand of each training sequence at random; ResSEN on log1p of the signals before Eq. 1-4.
+# name -> (the paper model whose network and widths it uses, its recipe)
+RECIPE_VARIANTS = {
+    "resvg-rcaug": ("resvg", {"rc_augment": True}),
+    "ressen-log1p": ("ressen", {"transform": "log1p"}),
+}
+for _name, (_paper, _recipe) in RECIPE_VARIANTS.items():
+    register(_name, MODELS[_paper].factory, task=MODELS[_paper].task, recipe=_recipe)

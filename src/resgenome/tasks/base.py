@@ -18,7 +18,7 @@ import torch
 from ..data.arrays import ArrayData, Transform
 from ..data.splits import Split
 from ..errors import ResgenomeError
-from ..models import model_names
+from ..models import RECIPE_VARIANTS, model_names
 
 #: "every positive" as the minimum of a split-part cap
 ALL = 10**9
@@ -148,10 +148,13 @@ class Task(ABC):
         return self.classical_matrix(self.model_input(dataset, preprocessing), preprocessing)
 
     def model_config(self, model: str, preprocessing: dict, preset: str = "cpu", width: int | None = None) -> dict:
-        """The plain-dict config of a neural ``model``: its input size and its widths at ``preset`` (or ``--width``)."""
+        """The plain-dict config of a neural ``model``: its input size and its widths at ``preset`` (or ``--width``).
+        A variant that is a paper network with its own recipe (:data:`~resgenome.models.RECIPE_VARIANTS`) has that
+        network's widths."""
         if model not in self.neural_models:
             raise ResgenomeError(f"unknown model {model!r} for the {self.name} task")
-        config = dict(self.presets[preset].widths.get(model, {}))
-        if width and model in self.width_rules:
-            config = self.width_rules[model](width)
+        network = RECIPE_VARIANTS[model][0] if model in RECIPE_VARIANTS else model
+        config = dict(self.presets[preset].widths.get(network, {}))
+        if width and network in self.width_rules:
+            config = self.width_rules[network](width)
         return {**self.input_config(preprocessing), **config}

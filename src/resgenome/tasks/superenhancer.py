@@ -10,6 +10,7 @@ from ..data.splits import Split, group_split, paper_split, random_split
 from ..data.feature_transforms import apply_transform, fit_order, fit_transform
 from ..data.tables import FEATURES, LABEL_NAMES, FeatureTable, Scaler, read_table
 from ..errors import ResgenomeError
+from ..models import RECIPE_VARIANTS
 from ..models.ressen_plus import RESSEN_VARIANTS
 from .base import Task, TaskPreset
 
@@ -38,6 +39,10 @@ def _ressen_width(w: int) -> dict:
     return {"stem_channels": w // 8, "block1": (w // 4, w // 2), "block2": (w // 2, w)}
 
 
+# the paper's network under its own recipe (models/registry.py): its epochs in `resgenome reproduce` (widths: Task.model_config)
+for _preset in PRESETS.values():
+    _preset.epochs.update({name: _preset.epochs["ressen"] for name, (network, _) in RECIPE_VARIANTS.items()
+                           if network == "ressen"})  # fmt: skip
 # variants beyond the paper (models/ressen_plus.py): ResSEN's widths at every preset and under --width, with the
 # variant's deviations on top
 for _preset in PRESETS.values():

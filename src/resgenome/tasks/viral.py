@@ -17,6 +17,7 @@ from ..data.encoding import kmer_counts, one_hot, reverse_complement
 from ..data.readers import SequenceSet, experiment_of, read_sequences
 from ..data.splits import Split, group_split, random_split
 from ..errors import ResgenomeError
+from ..models import RECIPE_VARIANTS
 from ..models.resvg_plus import RESVG_VARIANTS
 from .base import ALL, Task, TaskPreset
 
@@ -61,6 +62,10 @@ def _viraminer_width(width: int) -> dict:
     return {"pattern_filters": width, "frequency_filters": max(1, width * 5 // 6), "hidden": max(1, width * 5 // 6)}
 
 
+# the paper's network under its own recipe (models/registry.py): its epochs in `resgenome reproduce` (widths: Task.model_config)
+for _preset in PRESETS.values():
+    _preset.epochs.update({name: _preset.epochs["resvg"] for name, (network, _) in RECIPE_VARIANTS.items()
+                           if network == "resvg"})  # fmt: skip
 # variants beyond the paper (models/resvg_plus.py): ResVG's width at every preset and under --width, with the
 # variant's deviations on top
 for _preset in PRESETS.values():

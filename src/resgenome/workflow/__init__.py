@@ -35,7 +35,9 @@ _SEQUENCE_SUFFIXES = (".fasta", ".fa", ".fna", ".fas", ".csv")
 _SHEET_COLUMNS = ("sample", "path")
 # the keys of config.yaml; any other key is a typo that would otherwise leave a default silently in force
 KEYS = ("model", "inputs", "samples", "shards", "threads", "stride", "batch_size", "both_strands", "skip_invalid",
-        "fdr", "min_length", "max_n_fraction", "outdir")  # fmt: skip
+        "fdr", "min_length", "max_n_fraction", "precision", "exact_windows", "outdir")  # fmt: skip
+_PRECISIONS = ("fp32", "bf16")
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")  # what predict viral decompresses
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,14 @@ class Plan:
     fdr: float | None = None
     min_length: int | None = None
     max_n_fraction: float | None = None
+    precision: str = "fp32"
+    exact_windows: bool = False
 
     def predict_flags(self) -> str:
         """The options every ``predict viral`` job gets besides model, input, output and shard."""
         flags = [f"--stride {self.stride}", f"--batch-size {self.batch_size}"]
         flags += ["--both-strands"] * self.both_strands + ["--skip-invalid"] * self.skip_invalid
+        flags += [f"--precision {self.precision}"] * (self.precision != "fp32") + ["--exact-windows"] * self.exact_windows
         # calls: an option left empty keeps predict viral's own default
         calls = (("fdr", self.fdr), ("min-length", self.min_length), ("max-n-fraction", self.max_n_fraction))
         for name, value in calls:
@@ -95,7 +100,8 @@ def skipped(table: str) -> str:
 def sample_name(path: str) -> str:
     """``data/run1.fasta.gz`` -> ``run1``: the file name without its compression and sequence suffixes."""
     name = Path(path).name
-    name = name.removesuffix(".gz")
+    for suffix in _COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
     for suffix in _SEQUENCE_SUFFIXES:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
@@ -177,6 +183,13 @@ def _flag(config: dict[str, Any], key: str) -> bool:
     return value
 
 
+def _precision(config: dict[str, Any]) -> str:
+    value = config.get("precision") or "fp32"
+    if value not in _PRECISIONS:
+        raise ResgenomeError(f"config: precision: {value!r}: expected one of {', '.join(_PRECISIONS)}")
+    return value
+
+
 def _number(config: dict[str, Any], key: str, low: float, high: float, *, integer: bool = False) -> float | None:
     """An optional number in [low, high) (None when left empty)."""
     value = config.get(key)
@@ -218,7 +231,8 @@ def plan(config: dict[str, Any]) -> Plan:
         batch_size=_positive_int(config, "batch_size"), both_strands=_flag(config, "both_strands"),
         skip_invalid=_flag(config, "skip_invalid"), fdr=_number(config, "fdr", 1e-12, 1),
         min_length=_number(config, "min_length", 1, float("inf"), integer=True),
-        max_n_fraction=_number(config, "max_n_fraction", 0, 1),
+        max_n_fraction=_number(config, "max_n_fraction", 0, 1), precision=_precision(config),
+        exact_windows=_flag(config, "exact_windows"),
     )  # fmt: skip
 
 
