@@ -30,6 +30,11 @@ class ResSEN(nn.Module):
     The model returns logits; softmax and argmax (the paper's Eq. 7) are applied by the caller, so training can use
     the numerically stable ``cross_entropy`` on logits (Eq. 8).
 
+    ``ressen-log1p`` is this network, layer for layer and at the same widths, fed with one deviation from the paper:
+    log1p of each signal before the min-max scaling of Eq. 1-4 (``transform="log1p"``,
+    :mod:`resgenome.data.feature_transforms`); registered with that recipe in
+    :data:`resgenome.models.registry.RECIPE_VARIANTS`.
+
     Parameters
     ----------
     n_features : int

@@ -43,6 +43,10 @@ class ResVG(nn.Module):
     W = 64 costs twice W = 32 for no gain in validation AUROC. The model returns logits; softmax is applied by the
     caller.
 
+    ``resvg-rcaug`` is this network, layer for layer and at the same widths, trained with one deviation from the
+    paper: each training sequence is replaced by its reverse complement with probability 0.5 (``rc_augment``,
+    :mod:`resgenome.augment`); registered with that recipe in :data:`resgenome.models.registry.RECIPE_VARIANTS`.
+
     Parameters
     ----------
     width : int
