@@ -25,7 +25,7 @@ from .data.splits import Split
 from .errors import ResgenomeError
 from .io import atomic_open, check_paths, check_writable_dir, open_output, refuse_overwriting_inputs
 from .metrics import best_f1_threshold, evaluate_scores
-from .models import MODELS, build_model, classical, model_spec
+from .models import MODELS, RECIPE_VARIANTS, build_model, classical, model_spec
 from .parallel import distributed
 from .predictor import Predictor
 from .report import figures as plots
@@ -150,8 +150,9 @@ def with_recipe(opts: RunOptions) -> RunOptions:
         target, defaults = (train_changes, train_fields) if key in train_fields else (run_changes, run_fields)
         given = getattr(opts.train if target is train_changes else opts, key)
         if given not in (defaults[key], value):
-            raise ResgenomeError(f"--model {opts.model} is trained with {key} = {value!r}; it cannot be {given!r} "
-                                 f"(train the model it varies with that option instead)")  # fmt: skip
+            network = RECIPE_VARIANTS.get(opts.model, ("the model it varies",))[0]
+            raise ResgenomeError(f"--model {opts.model} means {key} = {value!r}; {key} = {given!r} contradicts it "
+                                 f"(train {network} with that option instead)")  # fmt: skip
         target[key] = value
     return replace(opts, train=replace(opts.train, **train_changes), **run_changes)
 
