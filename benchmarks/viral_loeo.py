@@ -12,6 +12,9 @@ OUT/<experiment>/<model spec>/seed<S>/ and are read back when present, so an int
 ``--stack A+B`` adds a stacked model: for each fold and seed, a logistic regression on the two models' logits is
 fitted on the *validation* scores (standardised on validation) and applied to the test scores.
 
+``--no-train`` trains nothing: each model is shown with the finished runs it has (e.g. a costly baseline run with one
+seed), and only models with a run in every fold x seed enter the bootstrap.
+
 ``--screen`` prints validation metrics only (use it to choose; the test part of a fold is read once per final
 model). Without it: per-fold and mean test AUROC / AUPRC, and with ``--compare VARIANT`` a pooled paired bootstrap
 interval (all folds x seeds) of the test AUROC and AUPRC difference between VARIANT and the best of the other models
@@ -113,6 +116,9 @@ def collect(dataset, folds: list[str], args) -> dict:
         for seed in args.seeds:
             dirs = {}
             for spec in args.models:
+                done = args.out / experiment / folder(spec) / f"seed{seed}" / "metrics.json"
+                if args.no_train and not done.is_file():
+                    continue  # shown with the runs it has; left out of the bootstrap
                 dirs[spec] = run(dataset, spec, experiment, seed, args)
                 metrics = json.loads((dirs[spec] / "metrics.json").read_text())
                 entry = {"validation": read_scores(dirs[spec] / "validation_scores.csv"), "metrics": metrics}
@@ -125,6 +131,8 @@ def collect(dataset, folds: list[str], args) -> dict:
                       f"{epochs}", flush=True)  # fmt: skip
             for combo in args.stack:
                 parts = combo.split("+")
+                if not all(p in dirs for p in parts):
+                    continue
                 stacked = stack([dirs[p] for p in parts])
                 if args.screen:
                     stacked.pop("test")
@@ -137,23 +145,32 @@ def _metric(y, s, key):
 
 
 def table(results: dict, folds: list[str], part: str, seeds: list[int]) -> str:
-    lines = [f"| model | " + " | ".join(folds) + " | mean AUROC | mean AUPRC |",
-             "|---|" + "---:|" * (len(folds) + 2)]  # fmt: skip
+    """Mean over the seeds each model has in each fold (``runs``: how many fold x seed runs in all)."""
+    lines = [f"| model | runs | " + " | ".join(folds) + " | mean AUROC | mean AUPRC |",
+             "|---|---:|" + "---:|" * (len(folds) + 2)]  # fmt: skip
     for spec, runs in results.items():
         cells, aurocs, auprcs = [], [], []
         for experiment in folds:
-            pairs = [runs[(experiment, s)][part] for s in seeds]
+            pairs = [runs[(experiment, s)][part] for s in seeds if (experiment, s) in runs]
+            if not pairs:
+                cells.append("–")
+                continue
             a = np.mean([_metric(y, s, "auroc") for y, s in pairs])
             p = np.mean([_metric(y, s, "auprc") for y, s in pairs])
             aurocs.append(a), auprcs.append(p)
             cells.append(f"{a:.3f} / {p:.3f}")
-        lines.append(f"| {spec} | " + " | ".join(cells) + f" | {np.mean(aurocs):.3f} | {np.mean(auprcs):.3f} |")
+        mean_a = f"{np.mean(aurocs):.3f}" if len(aurocs) == len(folds) else "–"
+        mean_p = f"{np.mean(auprcs):.3f}" if len(auprcs) == len(folds) else "–"
+        lines.append(f"| {spec} | {len(runs)} | " + " | ".join(cells) + f" | {mean_a} | {mean_p} |")
     return "\n".join(lines)
 
 
 def compare(results: dict, variant: str, paper: list[str], folds: list[str], seeds: list[int]) -> list[str]:
     lines = []
-    baselines = [m for m in results if m != variant and m not in paper and not m.startswith("stack(")]
+    complete = {m for m, runs in results.items() if all((e, s) in runs for e in folds for s in seeds)}
+    if variant not in complete:
+        return [f"- {variant}: not every fold x seed has a finished run; no interval"]
+    baselines = [m for m in results if m != variant and m not in paper and not m.startswith("stack(") and m in complete]
     for key in ("auroc", "auprc"):
         def mean_test(m):
             return np.mean([_metric(*results[m][(e, s)]["test"], key) for e in folds for s in seeds])
@@ -189,6 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paper", nargs="*", default=["resvg"])
     parser.add_argument("--out", type=Path, default=Path("runs/viral_loeo"))
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--no-train", action="store_true",
+                        help="read finished runs only: a model shows the runs it has; only models with every fold x "
+                             "seed enter the bootstrap")  # fmt: skip
     args = parser.parse_args(argv)
     task = get_task("viral")
     dataset = task.load(args.data)
