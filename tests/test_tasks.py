@@ -29,7 +29,8 @@ def test_each_task_fulfils_the_contract_with_one_preset_table():
             assert set(preset.widths) | set(preset.epochs) <= set(task.neural_models)
             assert set(preset.classical_params) <= set(task.classical_models)
     # the papers' models first, then the variants beyond them (models/ressen_plus.py, models/resvg_plus.py)
-    assert get_task("superenhancer").neural_models == ("ressen", "deepsen", *RESSEN_VARIANTS, "ressen-log1p")
+    assert get_task("superenhancer").neural_models == ("ressen", "deepsen", *RESSEN_VARIANTS, "ressen-log1p",
+                                                       "ressen-additive-log1p")  # fmt: skip
     assert get_task("viral").neural_models == ("resvg", "viraminer", "viraminer-staged", *RESVG_VARIANTS,
                                                "resvg-rcaug")  # fmt: skip
     with pytest.raises(ValueError, match="unknown task 'plants'"):

@@ -123,9 +123,10 @@ PRESETS = {
     "cpu": Preset(
         name="cpu", seeds=3, side_seeds=1,
         why="about 9 minutes on 2 otherwise idle CPU cores for the paper models and baselines (45 runs; the best "
-        "variant of each task adds 3 grouped runs). ResSEN and ressen-log1p at the paper's width (~25 s per epoch on the "
+        "variant of each task adds 3 grouped runs). ResSEN at the paper's width (~25 s per epoch on the "
         "full table, so at most 3 epochs, with early stopping on validation AUPRC: it is still improving then, so it "
-        "is under-trained relative to the cheap baselines); DeepSEN up to 20 epochs; ResVG at the cpu width "
+        "is under-trained relative to the cheap baselines); ressen-additive-log1p for as many; DeepSEN up to 20 epochs; "
+        "ResVG at the cpu width "
         f"and resvg-rcaug (W={_RESVG_W['cpu']} against the paper's W={_RESVG_W['paper']}, which needs a GPU) and the "
         "cpu-width ViraMiner for at most 3 epochs each, on a training part "
         "cut to 4,000 sequences (every viral one kept, non-viral ones sampled) and a validation part cut to 4,000 "

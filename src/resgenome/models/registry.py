@@ -88,12 +88,13 @@ for _name in RESSEN_VARIANTS:
     register(_name, ResSENPlus, task="superenhancer")
 for _name in RESVG_VARIANTS:
     register(_name, ResVGPlus, task="viral")
-# the paper's networks, unchanged, trained or fed differently (benchmarks/results/variants.md has the evidence):
-# ResVG on either strand of each training sequence at random; ResSEN on log1p of the signals before Eq. 1-4.
-# name -> (the paper model whose network and widths it uses, its recipe)
+# networks trained or fed differently, under their own names (benchmarks/results/variants.md has the evidence):
+# ResVG on either strand of each training sequence at random; ResSEN, and its all-1x1 variant, on log1p of the
+# signals before Eq. 1-4. name -> (the registered model whose network and widths it uses, its recipe)
 RECIPE_VARIANTS = {
     "resvg-rcaug": ("resvg", {"rc_augment": True}),
     "ressen-log1p": ("ressen", {"transform": "log1p"}),
+    "ressen-additive-log1p": ("ressen-additive", {"transform": "log1p"}),
 }
 for _name, (_paper, _recipe) in RECIPE_VARIANTS.items():
     register(_name, MODELS[_paper].factory, task=MODELS[_paper].task, recipe=_recipe)

@@ -39,10 +39,10 @@ def _ressen_width(w: int) -> dict:
     return {"stem_channels": w // 8, "block1": (w // 4, w // 2), "block2": (w // 2, w)}
 
 
-# the paper's network under its own recipe (models/registry.py): its epochs in `resgenome reproduce` (widths: Task.model_config)
+# a network under its own recipe (models/registry.py): ResSEN's epochs in `resgenome reproduce` (widths: Task.model_config)
 for _preset in PRESETS.values():
     _preset.epochs.update({name: _preset.epochs["ressen"] for name, (network, _) in RECIPE_VARIANTS.items()
-                           if network == "ressen"})  # fmt: skip
+                           if network == "ressen" or network in RESSEN_VARIANTS})  # fmt: skip
 # variants beyond the paper (models/ressen_plus.py): ResSEN's widths at every preset and under --width, with the
 # variant's deviations on top
 for _preset in PRESETS.values():
