@@ -175,7 +175,7 @@ def honest_reading(task: str, summary: list[dict]) -> list[str]:
     rows = {(r["protocol"], r["model"]): r for r in summary if r["task"] == task}
     out = _grouped_verdicts(task, {k: r for k, r in rows.items() if k[1] != VARIANT[task]}, RESIDUAL[task])
     out += _grouped_verdicts(task, rows, VARIANT[task], "variant_auroc_diff",
-                             f" ({VARIANT[task]}: the paper's network with its own recipe, chosen on validation)")
+                             " (the best variant beyond the paper, chosen on validation)")
     out += _protocol_effects(task, rows)
     out += _budget_note(task, rows)
     out += _overfitting_note(task, rows)
