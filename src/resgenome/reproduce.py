@@ -122,8 +122,8 @@ PRESETS = {
     ),  # fmt: skip
     "cpu": Preset(
         name="cpu", seeds=3, side_seeds=1,
-        why="about 9 minutes on 2 otherwise idle CPU cores for the paper models and baselines (45 runs; the best "
-        "variant of each task adds 3 grouped runs). ResSEN at the paper's width (~25 s per epoch on the "
+        why="about 11 minutes on 2 otherwise idle CPU cores (51 runs: the paper models and baselines, and the best "
+        "variant of each task under the grouped protocol). ResSEN at the paper's width (~25 s per epoch on the "
         "full table, so at most 3 epochs, with early stopping on validation AUPRC: it is still improving then, so it "
         "is under-trained relative to the cheap baselines); ressen-additive-log1p for as many; DeepSEN up to 20 epochs; "
         "ResVG at the cpu width "
