@@ -216,7 +216,7 @@ def train() -> None:
               help="Order of the features the convolutions see (clustered: correlated features side by side).")
 def train_superenhancer(**kw) -> None:
     """Super-enhancer vs typical enhancer (models: ressen, deepsen, rf, logreg, hgb; variants ressen-1x1,
-    ressen-additive, ressen-skip; splits: chromosome, random, paper)."""
+    ressen-additive, ressen-skip, ressen-log1p, ressen-additive-log1p; splits: chromosome, random, paper)."""
     _run_training("superenhancer", **kw)
 
 
@@ -229,7 +229,7 @@ def train_superenhancer(**kw) -> None:
 @click.option("--rc-augment", is_flag=True, help="Train on each sequence or its reverse complement (at random).")
 def train_viral(**kw) -> None:
     """Viral vs non-viral 300-bp DNA (models: resvg, viraminer, viraminer-staged, kmer-rf, kmer-logreg; variants
-    resvg-rc, resvg-kmer, resvg-rc-kmer; splits: fullset, random, experiment)."""
+    resvg-rc, resvg-kmer, resvg-rc-kmer, resvg-rcaug; splits: fullset, random, experiment)."""
     _run_training("viral", **kw)
 
 
