@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ConvBNReLU, MaxPool1d, ResidualBlock
+from .ressen import ResSEN
 
 #: The registered variants: name -> the keyword arguments of :class:`ResSENPlus` that make it.
 RESSEN_VARIANTS: dict[str, dict] = {
@@ -23,8 +23,9 @@ RESSEN_VARIANTS: dict[str, dict] = {
 }
 
 
-class ResSENPlus(nn.Module):
-    """ResSEN (Sabba et al., 2022) with optional deviations; defaults give the paper's network exactly.
+class ResSENPlus(ResSEN):
+    """ResSEN (Sabba et al., 2022) with optional deviations; defaults give the paper's network exactly (the trunk is
+    :class:`~resgenome.models.ressen.ResSEN`'s; only the pool, the head and the skip path change here).
 
     Layer table (``F`` = ``n_features``, 36; ``s`` = ``stem_kernel``; ``p`` = ``pool_size``; ``k`` = ``kernel_size``;
     ``P = F - p + 1`` positions after the pool; paper: s = 7, p = 3, k = 3, so P = 34):
@@ -82,16 +83,16 @@ class ResSENPlus(nn.Module):
         linear_skip: bool = False,
         n_classes: int = 2,
     ):
-        super().__init__()
-        self.stem = ConvBNReLU(1, stem_channels, stem_kernel)
-        self.pool = MaxPool1d(pool_size, stride=1) if pool_size > 1 else nn.Identity()
-        self.block1 = ResidualBlock(stem_channels, block1[0], block1[1], kernel_size)
-        self.block2 = ResidualBlock(block1[1], block2[0], block2[1], kernel_size)
-        self.flat_features = block2[1] * (n_features - pool_size + 1)
+        super().__init__(n_features, stem_channels=stem_channels, block1=block1, block2=block2,
+                         stem_kernel=stem_kernel, kernel_size=kernel_size, pool_size=pool_size,
+                         n_classes=n_classes)  # fmt: skip
+        if pool_size == 1:
+            self.pool = nn.Identity()
+        # block 2 ends in a ReLU, so the paper head's ReLU after the flatten changes nothing: dropout takes its place
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(self.flat_features, n_classes))
         self.skip = nn.Sequential(nn.Flatten(), nn.Linear(n_features, n_classes)) if linear_skip else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x : (N, 1, n_features) -> logits (N, n_classes)."""
-        logits = self.head(self.block2(self.block1(self.pool(self.stem(x)))))
+        logits = super().forward(x)
         return logits if self.skip is None else logits + self.skip(x)
