@@ -9,7 +9,9 @@ Variants go to their own folders, ``<model>-<normalize>[-<transform>][-clustered
 (``--lr``, ``--weight-decay``, ``--class-weight``, ``--schedule cosine``, ``--width``, ``--tag``), preprocessing beyond the paper (``--transform log1p``
 or ``rank`` before Eq. 1-4, ``--feature-order clustered``) and the ResSEN variants of ``models/ressen_plus.py``
 (``--models ressen-additive``), and ensembles of K runs per split that differ only in their initialisation seed
-(``--ensemble 3``, in ``<folder>-ens3``). Compare them on the *validation* column only, then read the test column of the one chosen:
+(``--ensemble 3``, in ``<folder>-ens3``), and stacks of finished runs (``--stack A+B``: a logistic regression on their
+logits fitted on each split's validation rows, in ``stack-A+B``; its validation scores are out-of-fold). Compare
+them on the *validation* column only, then read the test column of the one chosen:
 
     .venv/bin/python benchmarks/superenhancer_table.py --models ressen --seeds 3 --transform log1p
 
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from resgenome.comparison import stack_scores
 from resgenome.metrics import best_f1_threshold, evaluate_scores, pooled_paired_bootstrap_difference
 from resgenome.pipeline import RunOptions, train_model, write_json, write_scores
 from resgenome.tasks import get_task
@@ -84,6 +87,40 @@ def ensemble(members: list[Path], out: Path) -> dict:
         write_scores(out / f"{part}_scores.csv", y, s)
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def stacked(members: list[Path], out: Path) -> dict:
+    """Stack finished runs of one split (``resgenome.comparison.stack_scores``: logistic regression on the members'
+    logits, fitted on the validation rows; validation scores out-of-fold). Threshold and metrics as for any run."""
+    if (out / "metrics.json").exists():
+        return json.loads((out / "metrics.json").read_text())
+    missing = [str(m) for m in members if not (m / "metrics.json").is_file()]
+    if missing:
+        sys.exit(f"--stack: no finished run in {', '.join(missing)}")
+    val = [read_scores(m / "validation_scores.csv") for m in members]
+    test = [read_scores(m / "test_scores.csv") for m in members]
+    fit = stack_scores(val[0][0], [s for _, s in val], [s for _, s in test])
+    parts = {"validation": (val[0][0], fit["validation"]), "test": (test[0][0], fit["test"])}
+    threshold = best_f1_threshold(*parts["validation"])
+    metrics = {"members": [str(m) for m in members], "weights": fit["weights"], "threshold": threshold,
+               **{part: evaluate_scores(y, s, threshold) for part, (y, s) in parts.items()}}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    for part, (y, s) in parts.items():
+        write_scores(out / f"{part}_scores.csv", y, s)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def stack_all(args) -> dict[str, list[dict]]:
+    """Every ``--stack A+B`` (run folders under OUT) on every seed's split, in ``stack-A+B/seed<S>``."""
+    results = {}
+    for combo in args.stack:
+        folders = combo.split("+")
+        results[f"stack({combo})"] = [
+            stacked([args.out / f / f"seed{seed}" for f in folders], args.out / f"stack-{combo}" / f"seed{seed}")
+            for seed in range(args.seeds)
+        ]
+    return results
 
 
 def train_all(args) -> dict[str, list[dict]]:
@@ -174,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=None, help="ResSEN's last block width (paper: 512)")
     parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"))
     parser.add_argument("--tag", default="", help="suffix of the run folders of a training variant")
+    parser.add_argument("--stack", nargs="+", default=None, metavar="FOLDER+FOLDER",
+                        help="stack finished runs (their folders under OUT), fitted on validation; trains nothing")
     parser.add_argument("--ensemble", type=int, default=1, help="K runs per split (init seeds) averaged")
     parser.add_argument("--out", type=Path, default=Path("runs/superenhancer"))
     parser.add_argument("--compare", nargs="+", default=None, metavar="LABEL=FOLDER")
@@ -182,6 +221,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.compare:
         compare(args)
+    elif args.stack:
+        print_table(stack_all(args), f"{args.seeds} seeds, split {args.split}, stacks (validation out-of-fold)",
+                    args.screen)  # fmt: skip
     else:
         results = train_all(args)
         print_table(results, f"{args.seeds} seeds, split {args.split}, {folder_name('<model>', args)}", args.screen)

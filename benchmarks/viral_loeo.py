@@ -9,7 +9,10 @@ is a name with optional training options after a colon, comma-separated: ``cw`` 
 ``w=64`` (width). Runs go to
 OUT/<experiment>/<model spec>/seed<S>/ and are read back when present, so an interrupted table resumes.
 
-``--stack A+B`` adds a stacked model: for each fold and seed, a logistic regression on the two models' logits is
+``resvg:rcaug@both`` is the run of ``resvg:rcaug`` scored on both strands: each sequence's probability averaged with
+its reverse complement's (written once beside the run's own scores).
+
+``--stack A+B[+C]`` adds a stacked model: for each fold and seed, a logistic regression on the models' logits is
 fitted on the *validation* scores (standardised on validation) and applied to the test scores.
 
 ``--no-train`` trains nothing: each model is shown with the finished runs it has (e.g. a costly baseline run with one
@@ -30,11 +33,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from resgenome.comparison import stack_scores
 from resgenome.metrics import classification_metrics, pooled_paired_bootstrap_difference
-from resgenome.pipeline import RunOptions, train_model
+from resgenome.pipeline import RunOptions, train_model, write_scores
+from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
 from resgenome.trainer import TrainConfig
 
@@ -81,59 +84,71 @@ def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data[:, 1].astype(int), data[:, 2]
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return np.log(p / (1 - p))
+def both_strand_scores(dataset, run_dir: Path, experiment: str, seed: int) -> Path:
+    """Rescore a run's validation and test rows averaging each sequence's probability with its reverse complement's.
 
-
-def stack(dirs: list[Path]) -> dict:
-    """Stacked scores of several runs of one fold and seed: logistic regression on their logits, fitted on validation.
-
-    Returns {"validation": (y, scores), "test": (y, scores), "weights": [...]}. The validation scores are
-    out-of-fold (5-fold, stratified, within the validation rows), so stacks can be compared on them like any model;
-    the test scores come from the stacker fitted on all validation rows.
+    The split is rebuilt as the run made it (experiment held out, validation experiments by ``seed``); the labels
+    must match the run's own score files row for row. Written once, as ``<part>_scores_both.csv`` in the run folder.
     """
-    val = [read_scores(d / "validation_scores.csv") for d in dirs]
-    test = [read_scores(d / "test_scores.csv") for d in dirs]
-    Zv = np.column_stack([_logit(s) for _, s in val])
-    Zt = np.column_stack([_logit(s) for _, s in test])
-    mean, sd = Zv.mean(0), Zv.std(0) + 1e-9
-    stacker = LogisticRegression(C=1.0)
-    folds = StratifiedKFold(5, shuffle=True, random_state=0)
-    out_of_fold = cross_val_predict(stacker, (Zv - mean) / sd, val[0][0], cv=folds, method="predict_proba")[:, 1]
-    stacker.fit((Zv - mean) / sd, val[0][0])
-    return {
-        "validation": (val[0][0], out_of_fold),
-        "test": (test[0][0], stacker.predict_proba((Zt - mean) / sd)[:, 1]),
-        "weights": (stacker.coef_[0] / sd).tolist(),
-    }
+    if all((run_dir / f"{part}_scores_both.csv").is_file() for part in ("validation", "test")):
+        return run_dir
+    predictor = Predictor.load(run_dir / "model.pt", device="cpu")
+    split = get_task("viral").make_split(dataset, "experiment", seed, holdout=[experiment])
+    for part in ("validation", "test"):
+        rows = dataset.subset(getattr(split, part))
+        y, _ = read_scores(run_dir / f"{part}_scores.csv")
+        if not np.array_equal(y, rows.labels):
+            sys.exit(f"{run_dir}: the rebuilt {part} rows do not match the run's own scores")
+        write_scores(run_dir / f"{part}_scores_both.csv", y, predictor.score_windows(rows.codes, both_strands=True))
+    return run_dir
+
+
+def scores_of(run_dir: Path, part: str, both: bool) -> tuple[np.ndarray, np.ndarray]:
+    return read_scores(run_dir / f"{part}_scores{'_both' if both else ''}.csv")
+
+
+def stack(runs: list[tuple[Path, bool]]) -> dict:
+    """Stacked scores of several runs of one fold and seed (``resgenome.comparison.stack_scores``, fitted on the
+    validation rows; its validation scores are out-of-fold, so a stack compares with its members on validation)."""
+    val = [scores_of(d, "validation", both) for d, both in runs]
+    test = [scores_of(d, "test", both) for d, both in runs]
+    stacked = stack_scores(val[0][0], [s for _, s in val], [s for _, s in test])
+    return {"validation": (val[0][0], stacked["validation"]), "test": (test[0][0], stacked["test"]),
+            "weights": stacked["weights"]}  # fmt: skip
 
 
 def collect(dataset, folds: list[str], args) -> dict:
-    """{spec: {(experiment, seed): {"validation": (y, s), "test": (y, s), "metrics": ...}}} for every model and stack."""
+    """{spec: {(experiment, seed): {"validation": (y, s), "test": (y, s), "metrics": ...}}} for every model and stack.
+
+    A spec ending in ``@both`` is the run of the spec before it, scored on both strands (``both_strand_scores``).
+    """
     results: dict[str, dict] = {}
     for experiment in folds:
         for seed in args.seeds:
-            dirs = {}
+            runs = {}
             for spec in args.models:
-                done = args.out / experiment / folder(spec) / f"seed{seed}" / "metrics.json"
+                base, both = spec.removesuffix("@both"), spec.endswith("@both")
+                done = args.out / experiment / folder(base) / f"seed{seed}" / "metrics.json"
                 if args.no_train and not done.is_file():
                     continue  # shown with the runs it has; left out of the bootstrap
-                dirs[spec] = run(dataset, spec, experiment, seed, args)
-                metrics = json.loads((dirs[spec] / "metrics.json").read_text())
-                entry = {"validation": read_scores(dirs[spec] / "validation_scores.csv"), "metrics": metrics}
+                run_dir = run(dataset, base, experiment, seed, args)
+                if both:
+                    both_strand_scores(dataset, run_dir, experiment, seed)
+                runs[spec] = (run_dir, both)
+                metrics = json.loads((run_dir / "metrics.json").read_text())
+                entry = {"validation": scores_of(run_dir, "validation", both), "metrics": metrics}
                 if not args.screen:
-                    entry["test"] = read_scores(dirs[spec] / "test_scores.csv")
+                    entry["test"] = scores_of(run_dir, "test", both)
                 results.setdefault(spec, {})[(experiment, seed)] = entry
-                v = metrics["validation"]
+                v = classification_metrics(*entry["validation"])
                 epochs = f", epochs {metrics['epochs_run']} (best {metrics['best_epoch']})" if "best_epoch" in metrics else ""
                 print(f"{experiment} seed {seed} {spec}: validation AUROC {v['auroc']:.4f} AUPRC {v['auprc']:.4f}"
                       f"{epochs}", flush=True)  # fmt: skip
             for combo in args.stack:
                 parts = combo.split("+")
-                if not all(p in dirs for p in parts):
+                if not all(p in runs for p in parts):
                     continue
-                stacked = stack([dirs[p] for p in parts])
+                stacked = stack([runs[p] for p in parts])
                 if args.screen:
                     stacked.pop("test")
                 results.setdefault(f"stack({combo})", {})[(experiment, seed)] = stacked

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from resgenome.comparison import honest_reading, model_kind, result_row, summarise, summary_text
-from resgenome.metrics import pooled_paired_bootstrap_auroc_difference
+from resgenome.comparison import honest_reading, model_kind, result_row, stack_scores, summarise, summary_text
+from resgenome.metrics import classification_metrics, pooled_paired_bootstrap_auroc_difference
 
 from .conftest import make_runs
 
@@ -82,3 +82,35 @@ def test_the_best_variant_gets_its_own_verdicts_after_the_paper_model(tmp_path):
     variant = next(s for s in sentences if s.startswith("Under the grouped protocol (2 seeds), resvg-rcaug ("))
     assert "beat resvg, viraminer, kmer-logreg on test AUROC" in variant and "Best test AUPRC: resvg-rcaug" in variant
     assert any(s.startswith("resvg-rcaug beat kmer-logreg (ΔAUROC +") for s in sentences)
+
+
+def _members(rng, n):
+    """Labels at 10 % prevalence, a member that knows them (logit = 2y + noise) and one that does not."""
+    y = (rng.random(n) < 0.1).astype(int)
+    informative = 1 / (1 + np.exp(-(2.0 * y - 1 + rng.normal(0, 1, n))))
+    noise = rng.random(n)
+    return y, informative, noise
+
+
+def test_a_stack_weighs_its_members_on_validation_and_applies_those_weights_to_test():
+    rng = np.random.default_rng(0)
+    y_val, inf_val, noise_val = _members(rng, 3000)
+    y_test, inf_test, noise_test = _members(rng, 3000)
+    stacked = stack_scores(y_val, [inf_val, noise_val], [inf_test, noise_test])
+    weights, intercept = np.array(stacked["weights"]), stacked["intercept"]
+    assert weights[0] > 0.5 and abs(weights[1]) < 0.2 * weights[0]
+    logits = np.column_stack([np.log(p / (1 - p)) for p in (inf_test, noise_test)])
+    np.testing.assert_allclose(stacked["test"], 1 / (1 + np.exp(-(intercept + logits @ weights))), rtol=1e-9)
+    # validation scores are out-of-fold, one per validation row, and rank like the informative member
+    assert stacked["validation"].shape == y_val.shape
+    assert classification_metrics(y_val, stacked["validation"])["auroc"] > 0.9
+    assert not np.allclose(stacked["validation"], 1 / (1 + np.exp(-(intercept + np.column_stack(
+        [np.log(p / (1 - p)) for p in (inf_val, noise_val)]) @ weights))))  # fmt: skip
+
+
+def test_a_stack_needs_two_members_with_both_parts():
+    y = np.array([0, 1] * 10)
+    with pytest.raises(ValueError, match="two or more members"):
+        stack_scores(y, [np.full(20, 0.5)], [np.full(5, 0.5)])
+    with pytest.raises(ValueError, match="two or more members"):
+        stack_scores(y, [np.full(20, 0.5)] * 2, [np.full(5, 0.5)])

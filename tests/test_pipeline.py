@@ -12,7 +12,8 @@ import torch
 
 from resgenome.cli import main
 from resgenome.data.encoding import reverse_complement
-from resgenome.pipeline import RunOptions, train_model
+from resgenome.metrics import classification_metrics
+from resgenome.pipeline import RunOptions, train_model, write_scores
 from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
 from resgenome.trainer import TrainConfig
@@ -91,6 +92,25 @@ def test_train_writes_the_run_directory(trained):
         calibration = torch.load(out / "model.pt", weights_only=True)["calibration"]
         assert calibration["window"]["method"] == "platt" and calibration["contig_null"]["n_null"] > 0
         assert calibration["both_strands"]["contig_null"]["short"]
+
+
+def test_the_score_files_keep_the_ranking_of_tiny_probabilities(tmp_path):
+    # a 6-mer logistic regression gives probabilities of 1e-9 and below; fixed decimals would write them all as 0
+    p = np.array([3e-10, 1e-9, 2e-9, 0.5, 1 - 1e-10, 1 - 1e-11])
+    write_scores(tmp_path / "s.csv", [0, 0, 1, 0, 1, 1], p)
+    back = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)[:, 2]
+    np.testing.assert_allclose(back, p, rtol=1e-11)
+    assert np.all(np.diff(back[:3]) > 0) and back[4] < back[5] < 1
+
+
+def test_a_runs_score_files_reproduce_its_metrics(trained):
+    for model, out in trained.items():
+        metrics = json.loads((out / "metrics.json").read_text())
+        for part in ("validation", "test"):
+            data = np.loadtxt(out / f"{part}_scores.csv", delimiter=",", skiprows=1)
+            got = classification_metrics(data[:, 1].astype(int), data[:, 2])
+            assert got["auroc"] == pytest.approx(metrics[part]["auroc"], abs=1e-9), (model, part)
+            assert got["auprc"] == pytest.approx(metrics[part]["auprc"], abs=1e-9), (model, part)
 
 
 @needs_data

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from .io import atomic_open
 from .metrics import METRIC_KEYS, pooled_paired_bootstrap_auroc_difference
@@ -59,6 +61,43 @@ class Run:
     scores: np.ndarray | None = None
     seconds: float = math.nan
     reused: bool = False
+
+
+# ---------------------------------------------------------------------------------------------------------- stacking
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
+    return np.log(p / (1 - p))
+
+
+def stack_scores(y_validation: np.ndarray, validation: list[np.ndarray], test: list[np.ndarray], *,
+                 folds: int = 5, seed: int = 0) -> dict:  # fmt: skip
+    """Stack several models of one split: a logistic regression on their logits, fitted on the *validation* rows.
+
+    ``validation`` and ``test`` hold one probability vector per member (same order). The member logits are
+    standardised with the validation mean and sd. Returns ``{"validation": scores, "test": scores, "weights": [...],
+    "intercept": b}``: the validation scores are out-of-fold (``folds``-fold stratified within the validation rows),
+    so a stack is compared with its members on validation like any model; the test scores come from the stacker
+    fitted on all validation rows; ``weights`` are per member logit (in logit units, after undoing the scaling).
+    The test rows are never seen by the fit.
+    """
+    if len(validation) != len(test) or len(validation) < 2:
+        raise ValueError(f"a stack needs two or more members with validation and test scores (got {len(validation)} "
+                         f"and {len(test)})")  # fmt: skip
+    y = np.asarray(y_validation, dtype=int)
+    zv = np.column_stack([_logit(s) for s in validation])
+    zt = np.column_stack([_logit(s) for s in test])
+    mean, sd = zv.mean(0), zv.std(0) + 1e-9
+    stacker = LogisticRegression(C=1.0)
+    splits = StratifiedKFold(min(folds, int(np.bincount(y, minlength=2).min())), shuffle=True, random_state=seed)
+    out_of_fold = cross_val_predict(stacker, (zv - mean) / sd, y, cv=splits, method="predict_proba")[:, 1]
+    stacker.fit((zv - mean) / sd, y)
+    weights = stacker.coef_[0] / sd
+    return {
+        "validation": out_of_fold,
+        "test": stacker.predict_proba((zt - mean) / sd)[:, 1],
+        "weights": weights.tolist(),
+        "intercept": float(stacker.intercept_[0] - (weights * mean).sum()),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------- tables

@@ -394,12 +394,16 @@ def write_history(path, history: list[dict]) -> None:
 
 
 def write_scores(path, y, scores, calibrated=None) -> None:
-    """row, label, score (the model's own probability)[, calibrated probability] per test row."""
+    """row, label, score (the model's own probability)[, calibrated probability] per test row.
+
+    Scores are written to 12 significant digits, not a fixed number of decimals: a linear model's probabilities of
+    1e-9 and 3e-10 must stay distinct and ordered, or any AUROC or stack computed from the file would see ties.
+    """
     with atomic_open(path, "w", newline="") as handle:
         handle.write("row,label,score" + (",calibrated\n" if calibrated is not None else "\n"))
         for i, (label, s) in enumerate(zip(y, scores)):
-            extra = f",{calibrated[i]:.8f}" if calibrated is not None else ""
-            handle.write(f"{i},{int(label)},{s:.8f}{extra}\n")
+            extra = f",{calibrated[i]:.12g}" if calibrated is not None else ""
+            handle.write(f"{i},{int(label)},{s:.12g}{extra}\n")
 
 
 def write_tsv(path, header, rows) -> int:
