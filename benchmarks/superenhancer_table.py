@@ -34,9 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from resgenome.comparison import stack_scores
 from resgenome.metrics import best_f1_threshold, evaluate_scores, pooled_paired_bootstrap_difference
-from resgenome.pipeline import RunOptions, train_model, write_json, write_scores
+from resgenome.pipeline import RunOptions, read_scores, stack_runs, train_model, write_json, write_scores
 from resgenome.tasks import get_task
 from resgenome.trainer import TrainConfig
 
@@ -90,25 +89,14 @@ def ensemble(members: list[Path], out: Path) -> dict:
 
 
 def stacked(members: list[Path], out: Path) -> dict:
-    """Stack finished runs of one split (``resgenome.comparison.stack_scores``: logistic regression on the members'
+    """Stack finished runs of one split (``resgenome.pipeline.stack_runs``: logistic regression on the members'
     logits, fitted on the validation rows; validation scores out-of-fold). Threshold and metrics as for any run."""
     if (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text())
     missing = [str(m) for m in members if not (m / "metrics.json").is_file()]
     if missing:
         sys.exit(f"--stack: no finished run in {', '.join(missing)}")
-    val = [read_scores(m / "validation_scores.csv") for m in members]
-    test = [read_scores(m / "test_scores.csv") for m in members]
-    fit = stack_scores(val[0][0], [s for _, s in val], [s for _, s in test])
-    parts = {"validation": (val[0][0], fit["validation"]), "test": (test[0][0], fit["test"])}
-    threshold = best_f1_threshold(*parts["validation"])
-    metrics = {"members": [str(m) for m in members], "weights": fit["weights"], "threshold": threshold,
-               **{part: evaluate_scores(y, s, threshold) for part, (y, s) in parts.items()}}  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    for part, (y, s) in parts.items():
-        write_scores(out / f"{part}_scores.csv", y, s)
-    write_json(out / "metrics.json", metrics)
-    return metrics
+    return stack_runs([(m, False) for m in members], out)
 
 
 def stack_all(args) -> dict[str, list[dict]]:
@@ -160,11 +148,6 @@ def print_table(results: dict[str, list[dict]], title: str, screen: bool = False
         cells += [mean_sd([r["test"][key] for r in runs]) for key in tests]
         epochs = "-" if "epochs_run" not in runs[0] else ", ".join(f"{r['epochs_run']} ({r['best_epoch']})" for r in runs)
         print(f"| {model} | {len(runs)} | " + " | ".join(cells) + f" | {epochs} |")
-
-
-def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    return data[:, 1].astype(int), data[:, 2]
 
 
 def compare(args) -> None:

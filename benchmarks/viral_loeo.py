@@ -36,8 +36,7 @@ import numpy as np
 
 from resgenome.comparison import stack_scores
 from resgenome.metrics import classification_metrics, pooled_paired_bootstrap_difference
-from resgenome.pipeline import RunOptions, train_model, write_scores
-from resgenome.predictor import Predictor
+from resgenome.pipeline import RunOptions, run_scores, train_model
 from resgenome.tasks import get_task
 from resgenome.trainer import TrainConfig
 
@@ -79,39 +78,11 @@ def run(dataset, spec: str, experiment: str, seed: int, args) -> Path:
     return out
 
 
-def read_scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    return data[:, 1].astype(int), data[:, 2]
-
-
-def both_strand_scores(dataset, run_dir: Path, experiment: str, seed: int) -> Path:
-    """Rescore a run's validation and test rows averaging each sequence's probability with its reverse complement's.
-
-    The split is rebuilt as the run made it (experiment held out, validation experiments by ``seed``); the labels
-    must match the run's own score files row for row. Written once, as ``<part>_scores_both.csv`` in the run folder.
-    """
-    if all((run_dir / f"{part}_scores_both.csv").is_file() for part in ("validation", "test")):
-        return run_dir
-    predictor = Predictor.load(run_dir / "model.pt", device="cpu")
-    split = get_task("viral").make_split(dataset, "experiment", seed, holdout=[experiment])
-    for part in ("validation", "test"):
-        rows = dataset.subset(getattr(split, part))
-        y, _ = read_scores(run_dir / f"{part}_scores.csv")
-        if not np.array_equal(y, rows.labels):
-            sys.exit(f"{run_dir}: the rebuilt {part} rows do not match the run's own scores")
-        write_scores(run_dir / f"{part}_scores_both.csv", y, predictor.score_windows(rows.codes, both_strands=True))
-    return run_dir
-
-
-def scores_of(run_dir: Path, part: str, both: bool) -> tuple[np.ndarray, np.ndarray]:
-    return read_scores(run_dir / f"{part}_scores{'_both' if both else ''}.csv")
-
-
-def stack(runs: list[tuple[Path, bool]]) -> dict:
+def stack(runs: list[tuple[Path, bool]], split, dataset) -> dict:
     """Stacked scores of several runs of one fold and seed (``resgenome.comparison.stack_scores``, fitted on the
     validation rows; its validation scores are out-of-fold, so a stack compares with its members on validation)."""
-    val = [scores_of(d, "validation", both) for d, both in runs]
-    test = [scores_of(d, "test", both) for d, both in runs]
+    val = [run_scores(d, "validation", both_strands=both, dataset=dataset, split=split) for d, both in runs]
+    test = [run_scores(d, "test", both_strands=both, dataset=dataset, split=split) for d, both in runs]
     stacked = stack_scores(val[0][0], [s for _, s in val], [s for _, s in test])
     return {"validation": (val[0][0], stacked["validation"]), "test": (test[0][0], stacked["test"]),
             "weights": stacked["weights"]}  # fmt: skip
@@ -120,25 +91,26 @@ def stack(runs: list[tuple[Path, bool]]) -> dict:
 def collect(dataset, folds: list[str], args) -> dict:
     """{spec: {(experiment, seed): {"validation": (y, s), "test": (y, s), "metrics": ...}}} for every model and stack.
 
-    A spec ending in ``@both`` is the run of the spec before it, scored on both strands (``both_strand_scores``).
+    A spec ending in ``@both`` is the run of the spec before it, scored on both strands (``pipeline.run_scores``).
     """
     results: dict[str, dict] = {}
     for experiment in folds:
         for seed in args.seeds:
             runs = {}
+            split = get_task("viral").make_split(dataset, "experiment", seed, holdout=[experiment])
             for spec in args.models:
                 base, both = spec.removesuffix("@both"), spec.endswith("@both")
                 done = args.out / experiment / folder(base) / f"seed{seed}" / "metrics.json"
                 if args.no_train and not done.is_file():
                     continue  # shown with the runs it has; left out of the bootstrap
                 run_dir = run(dataset, base, experiment, seed, args)
-                if both:
-                    both_strand_scores(dataset, run_dir, experiment, seed)
                 runs[spec] = (run_dir, both)
                 metrics = json.loads((run_dir / "metrics.json").read_text())
-                entry = {"validation": scores_of(run_dir, "validation", both), "metrics": metrics}
+                scored = {part: run_scores(run_dir, part, both_strands=both, dataset=dataset, split=split)
+                          for part in ("validation", "test")}  # fmt: skip
+                entry = {"validation": scored["validation"], "metrics": metrics}
                 if not args.screen:
-                    entry["test"] = scores_of(run_dir, "test", both)
+                    entry["test"] = scored["test"]
                 results.setdefault(spec, {})[(experiment, seed)] = entry
                 v = classification_metrics(*entry["validation"])
                 epochs = f", epochs {metrics['epochs_run']} (best {metrics['best_epoch']})" if "best_epoch" in metrics else ""
@@ -148,7 +120,7 @@ def collect(dataset, folds: list[str], args) -> dict:
                 parts = combo.split("+")
                 if not all(p in runs for p in parts):
                     continue
-                stacked = stack([runs[p] for p in parts])
+                stacked = stack([runs[p] for p in parts], split, dataset)
                 if args.screen:
                     stacked.pop("test")
                 results.setdefault(f"stack({combo})", {})[(experiment, seed)] = stacked

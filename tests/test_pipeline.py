@@ -4,6 +4,7 @@ duplicates check, staged training, FASTA with a label file, evaluation reproduci
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,9 @@ import torch
 
 from resgenome.cli import main
 from resgenome.data.encoding import reverse_complement
-from resgenome.metrics import classification_metrics
-from resgenome.pipeline import RunOptions, train_model, write_scores
+from resgenome.errors import ResgenomeError
+from resgenome.metrics import best_f1_threshold, classification_metrics
+from resgenome.pipeline import RunOptions, read_scores, run_scores, stack_runs, train_model, write_scores
 from resgenome.predictor import Predictor
 from resgenome.tasks import get_task
 from resgenome.trainer import TrainConfig
@@ -75,6 +77,49 @@ def test_resvg_rcaug_is_resvg_trained_on_both_strands_and_keeps_the_fast_path(sy
     assert predictor.model_name == "resvg-rcaug" and predictor.metadata["train_config"]["rc_augment"] is True
     assert type(predictor.model).__name__ == "ResVG" and predictor.config == {"seq_length": 300, "width": 8}
     assert predictor.scanner() is not None  # the paper's network: scored fully convolutionally by predict viral
+
+@pytest.fixture(scope="module")
+def two_runs(synthetic_prefix, tmp_path_factory):
+    """A ResVG and a 4-mer logistic regression trained on the same synthetic split, with that dataset and split."""
+    root = tmp_path_factory.mktemp("stack")
+    task = get_task("viral")
+    dataset = task.load(str(synthetic_prefix))
+    split = task.make_split(dataset, "fullset", 0)
+    for model in ("resvg", "kmer-logreg"):
+        opts = RunOptions(model=model, preset="smoke", kmer=4, train=TrainConfig(epochs=1, batch_size=64, progress=False))
+        train_model("viral", dataset, opts, root / model, split=split, log=None, figures=False)
+    return root, dataset, split
+
+
+def test_both_strand_scores_of_a_run_average_each_sequence_with_its_reverse_complement(two_runs):
+    root, dataset, split = two_runs
+    y, both = run_scores(root / "resvg", "test", both_strands=True, dataset=dataset, split=split)
+    rows = dataset.subset(split.test)
+    predictor = Predictor.load(root / "resvg" / "model.pt", device="cpu")
+    expected = (predictor.score_windows(rows.codes) + predictor.score_windows(reverse_complement(rows.codes))) / 2
+    np.testing.assert_allclose(both, expected, atol=1e-6)
+    assert np.array_equal(y, rows.labels) and (root / "resvg" / "test_scores_both.csv").is_file()
+    assert not np.allclose(both, run_scores(root / "resvg", "test")[1])  # the single-strand scores differ
+    # rows that are not the run's own are refused, not silently scored
+    with pytest.raises(ResgenomeError, match="not the ones the run was scored on"):
+        run_scores(root / "resvg", "validation", both_strands=True, dataset=dataset, split=replace(
+            split, validation=split.validation[::-1]))  # fmt: skip
+
+
+def test_a_stacked_run_is_fitted_on_validation_and_scores_test_with_those_weights(two_runs, tmp_path):
+    root, dataset, split = two_runs
+    members = [(root / "resvg", True), (root / "kmer-logreg", False)]
+    metrics = stack_runs(members, tmp_path / "stack", dataset=dataset, split=split, info={"model": "s"})
+    y_test, stacked = read_scores(tmp_path / "stack" / "test_scores.csv")
+    logits = np.column_stack([np.log(p / (1 - p)) for p in (
+        run_scores(root / "resvg", "test", both_strands=True)[1], run_scores(root / "kmer-logreg", "test")[1])])
+    expected = 1 / (1 + np.exp(-(metrics["intercept"] + logits @ np.array(metrics["weights"]))))
+    np.testing.assert_allclose(stacked, expected, rtol=1e-6)
+    y_val, oof = read_scores(tmp_path / "stack" / "validation_scores.csv")
+    assert metrics["threshold"] == pytest.approx(best_f1_threshold(y_val, oof))
+    assert metrics["model"] == "s" and metrics["test"]["auroc"] == pytest.approx(
+        classification_metrics(y_test, stacked)["auroc"])  # fmt: skip
+
 
 @needs_data
 def test_train_writes_the_run_directory(trained):

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .calibration import DEFAULT_METHOD, MAX_LOG_ODDS, calibrate_run
+from .comparison import stack_scores
 from .data.encoding import reverse_complement
 from .data.splits import Split
 from .errors import ResgenomeError
@@ -219,6 +220,63 @@ def _write_run(out: Path, predictor: Predictor, metrics: dict, history: list[dic
     stale = out / "train_state.pt"
     if stale.exists():
         stale.unlink()  # the run is complete; its resumable state is no longer needed
+
+
+def read_scores(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, probabilities) of a score file written by :func:`write_scores`."""
+    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return table[:, 1].astype(np.int64), table[:, 2]
+
+
+def run_scores(run: Path, part: str, *, both_strands: bool = False, dataset=None,
+               split: Split | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(labels, probabilities) of a finished run's ``validation`` or ``test`` rows.
+
+    Its own score file; with ``both_strands``, the rows of ``split`` (the one the run was trained on) rescored by the
+    run's model, each sequence's probability averaged with its reverse complement's, written once as
+    ``<part>_scores_both.csv`` beside the run's own. The rescored labels must equal the run's own row for row.
+    """
+    run = Path(run)
+    if not both_strands:
+        return read_scores(run / f"{part}_scores.csv")
+    cached = run / f"{part}_scores_both.csv"
+    if cached.is_file():
+        return read_scores(cached)
+    if dataset is None or split is None:
+        raise ResgenomeError(f"{run}: both-strand scores need the dataset and the split the run was trained on")
+    y, _ = read_scores(run / f"{part}_scores.csv")
+    rows = dataset.subset(getattr(split, part))
+    if not np.array_equal(y, rows.labels):
+        raise ResgenomeError(f"{run}: the {part} rows given are not the ones the run was scored on")
+    scores = Predictor.load(run / "model.pt", device="cpu").score_windows(rows.codes, both_strands=True)
+    write_scores(cached, y, scores)
+    return y, scores
+
+
+def stack_runs(members: list[tuple[Path, bool]], out: Path, *, dataset=None, split: Split | None = None,
+               info: dict | None = None) -> dict:  # fmt: skip
+    """A stacked model of finished runs trained on one split; nothing is trained but a logistic regression.
+
+    ``members``: (run folder, both strands?) pairs. The stacker (:func:`~resgenome.comparison.stack_scores`) is fitted
+    on the members' validation scores; the threshold is picked on its out-of-fold validation scores, as for any run;
+    the test rows are scored once. Writes OUT/metrics.json, validation_scores.csv and test_scores.csv (``info`` is
+    added to the metrics) and returns the metrics.
+    """
+    val = [run_scores(m, "validation", both_strands=b, dataset=dataset, split=split) for m, b in members]
+    test = [run_scores(m, "test", both_strands=b, dataset=dataset, split=split) for m, b in members]
+    if any(not np.array_equal(v[0], val[0][0]) for v in val) or any(not np.array_equal(t[0], test[0][0]) for t in test):
+        raise ResgenomeError(f"{out}: the members of a stack were not scored on the same rows")
+    fit = stack_scores(val[0][0], [s for _, s in val], [s for _, s in test])
+    parts = {"validation": (val[0][0], fit["validation"]), "test": (test[0][0], fit["test"])}
+    threshold = best_f1_threshold(*parts["validation"])
+    metrics = {**(info or {}), "members": [{"run": str(m), "both_strands": b} for m, b in members],
+               "weights": fit["weights"], "intercept": fit["intercept"], "threshold": threshold,
+               **{part: evaluate_scores(y, s, threshold) for part, (y, s) in parts.items()}}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    for part, (y, s) in parts.items():
+        write_scores(out / f"{part}_scores.csv", y, s)
+    write_json(out / "metrics.json", metrics)
+    return metrics
 
 
 def _calibrate(task: Task, predictor: Predictor, parts: dict, threshold: float,
