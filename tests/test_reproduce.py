@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import math
 import os
 import re
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from resgenome.cli import main
-from resgenome.comparison import VARIANT, protocols_of
+from resgenome.comparison import STACKS, VARIANT, protocols_of, shown_models, stack_name
 from resgenome.data.splits import group_split
 from resgenome.reproduce import MODELS, PROTOCOLS, PRESETS, _cap, make_split, reproduce
 from resgenome.tasks import TaskPreset
@@ -78,11 +79,19 @@ def test_one_result_row_per_task_protocol_model_seed(smoke):
     out, summary, _ = smoke
     rows = _read_csv(out / "results.csv")
     seeds = PRESETS["smoke"].seeds
-    plan = {(t, p, m, str(s)) for t in TASKS for m in MODELS[t] for p in protocols_of(t, m) for s in range(seeds)}
+    plan = {(t, p, m, str(s)) for t in TASKS for m in shown_models(t) for p in protocols_of(t, m) for s in range(seeds)}
     assert len(rows) == len(plan) and {(r["task"], r["protocol"], r["model"], r["seed"]) for r in rows} == plan
     # the best variant of each task is trained under the grouped protocol, beside the paper model
     assert {(r["task"], r["protocol"]) for r in rows if r["model"] in VARIANT.values()} == {
         (t, "grouped") for t in TASKS}  # fmt: skip
+    # a stack is built from its members' grouped runs of the same seed, fitted on validation, nothing retrained
+    for task in set(STACKS) & set(TASKS):
+        stacked = json.loads((out / "runs" / task / "grouped" / stack_name(STACKS[task]) / "seed0" / "metrics.json")
+                             .read_text())  # fmt: skip
+        assert [m["both_strands"] for m in stacked["members"]] == [m.endswith("@both") for m in STACKS[task]]
+        assert [Path(m["run"]).parent.name for m in stacked["members"]] == [m.removesuffix("@both") for m in STACKS[task]]
+        assert len(stacked["weights"]) == len(STACKS[task]) and stacked["split"] == "experiment"
+        assert any(r["model"] == stack_name(STACKS[task]) and r["kind"] == "stack" for r in rows)
     first = rows[0]
     for column in ("test_auroc", "test_auprc", "validation_auroc", "train_seconds", "best_epoch", "overfit_gap",
                    "final_train_loss", "final_val_loss", "test_tp", "threshold"):  # fmt: skip
@@ -102,7 +111,7 @@ def test_same_split_for_every_model_of_a_protocol(smoke):
             assert len(sizes) == 1, (task, protocol, sizes)
         labels = [np.loadtxt(p, delimiter=",", skiprows=1)[:, 1]
                   for p in sorted((out / "runs" / task / "grouped").glob("*/seed0/test_scores.csv"))]  # fmt: skip
-        assert len(labels) == len(MODELS[task]) and all(np.array_equal(labels[0], y) for y in labels)
+        assert len(labels) == len(shown_models(task)) and all(np.array_equal(labels[0], y) for y in labels)
 
 
 def test_summary_has_the_paired_bootstrap_interval(smoke):

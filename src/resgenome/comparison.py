@@ -29,17 +29,39 @@ MODELS = {
 }
 RESIDUAL = {"superenhancer": "ressen", "viral": "resvg"}
 CNN_BASELINE = {"superenhancer": "deepsen", "viral": "viraminer"}
-#: the best single-network variant beyond the paper of each task, chosen on validation (benchmarks/results/variants.md),
-#: a network with its own recipe (resgenome.models.RECIPE_VARIANTS). Trained under the grouped protocol only, the one
-#: a user's data is in; its verdicts come after the paper model's.
-VARIANT = {"superenhancer": "ressen-additive-log1p", "viral": "resvg-rcaug"}
-#: the protocols each model is trained under (the paper models and baselines: all three)
+#: the networks beyond the paper of each task (recipe variants, resgenome.models.RECIPE_VARIANTS), chosen on
+#: validation (benchmarks/results/variants.md). Trained under the grouped protocol only, the one a user's data is in.
+BEYOND_PAPER = {"superenhancer": ("ressen-additive-log1p",), "viral": ("resvg-rcaug",)}
+#: stacked models: the members' logits joined by a logistic regression fitted on the validation rows
+#: (resgenome.pipeline.stack_runs), built from the grouped runs of one seed; nothing is trained but the stacker.
+#: A member ending in "@both" is scored on both strands (each sequence averaged with its reverse complement).
+STACKS = {"viral": ("resvg-rcaug@both", "kmer-logreg@both")}
+
+
+def stack_name(members) -> str:
+    return "stack(" + "+".join(members) + ")"
+
+
+#: the best model beyond the paper of each task, chosen on validation: its verdicts come after the paper model's
+VARIANT = {"superenhancer": "ressen-additive-log1p", "viral": stack_name(STACKS["viral"])}
+#: the protocols the models beyond the paper are trained under (the paper models and baselines: all three)
 VARIANT_PROTOCOLS = ("grouped",)
 
 
+def shown_models(task: str) -> tuple[str, ...]:
+    """The models of a task in table order: the trained ones, then its stack."""
+    return MODELS[task] + ((stack_name(STACKS[task]),) if task in STACKS else ())
+
+
 def protocols_of(task: str, model: str) -> tuple[str, ...]:
-    """The protocols ``model`` is trained under in ``resgenome reproduce``."""
-    return VARIANT_PROTOCOLS if model == VARIANT[task] else PROTOCOLS
+    """The protocols ``model`` is trained (or, a stack, built) under in ``resgenome reproduce``."""
+    return VARIANT_PROTOCOLS if model in BEYOND_PAPER[task] or model == VARIANT[task] else PROTOCOLS
+
+
+def beyond_paper(task: str, model: str) -> bool:
+    return model in BEYOND_PAPER[task] or model.startswith("stack(")
+
+
 #: test metrics averaged over seeds in summary.csv; bootstrap replicates of the AUROC difference
 SUMMARY_METRICS = ("auroc", "auprc", "f1", "precision", "recall", "accuracy")
 N_BOOT = 2000
@@ -104,7 +126,9 @@ def stack_scores(y_validation: np.ndarray, validation: list[np.ndarray], test: l
 def model_kind(task: str, model: str) -> str:
     if model == RESIDUAL[task]:
         return "residual"
-    if model == VARIANT[task]:
+    if model.startswith("stack("):
+        return "stack"
+    if model in BEYOND_PAPER[task]:
         return "residual variant"
     return "cnn" if model in get_task(task).neural_models else "classical"
 
@@ -174,8 +198,8 @@ def summarise(runs: list[Run], n_boot: int = N_BOOT) -> list[dict]:
         for prefix, focus in (("auroc_diff", RESIDUAL[task]), ("variant_auroc_diff", VARIANT[task])):
             row.update(_paired_difference(by_key.get((task, protocol, focus), []), group, focus, n_boot, prefix))
         rows.append(row)
-    order = {(t, p, m): (TASKS.index(t), PROTOCOLS.index(p), MODELS[t].index(m))
-             for t in TASKS for p in PROTOCOLS for m in MODELS[t]}  # fmt: skip
+    order = {(t, p, m): (TASKS.index(t), PROTOCOLS.index(p), shown_models(t).index(m))
+             for t in TASKS for p in PROTOCOLS for m in shown_models(t)}  # fmt: skip
     return sorted(rows, key=lambda r: order.get((r["task"], r["protocol"], r["model"]), (9, 9, 9)))
 
 
@@ -212,7 +236,7 @@ def honest_reading(task: str, summary: list[dict]) -> list[str]:
     the bootstrap interval of the AUROC difference), did the paper's and the honest protocols inflate the scores,
     was the residual model still improving when its budget ran out, and did it overfit less than its CNN baseline."""
     rows = {(r["protocol"], r["model"]): r for r in summary if r["task"] == task}
-    out = _grouped_verdicts(task, {k: r for k, r in rows.items() if k[1] != VARIANT[task]}, RESIDUAL[task])
+    out = _grouped_verdicts(task, {k: r for k, r in rows.items() if not beyond_paper(task, k[1])}, RESIDUAL[task])
     out += _grouped_verdicts(task, rows, VARIANT[task], "variant_auroc_diff",
                              " (the best variant beyond the paper, chosen on validation)")
     out += _protocol_effects(task, rows)

@@ -42,6 +42,7 @@ from .comparison import (
     MODELS,
     N_BOOT,
     PROTOCOLS,
+    STACKS,
     TASKS,
     Run,
     clean,
@@ -49,6 +50,7 @@ from .comparison import (
     model_kind,
     protocols_of,
     result_row,
+    stack_name,
     summarise,
     summary_text,
     write_table,
@@ -59,7 +61,7 @@ from .errors import ResgenomeError
 from .io import atomic_open, check_writable_dir
 from .machine import load_average, probe
 from .models import build_model, count_parameters, model_spec
-from .pipeline import RunOptions, train_model, write_json
+from .pipeline import RunOptions, stack_runs, train_model, write_json
 from .predictor import pick_device
 from .report.html import write_report
 from .tasks import ALL, TaskPreset, get_task
@@ -326,6 +328,7 @@ def reproduce(
     grid = _Grid.prepare(tasks, chosen, seeds_by_protocol, data_dir, say)
     estimate = _estimate(grid, chosen, seeds_by_protocol, say) if chosen.name == "paper" else None
     runs, trained, reused = _run_grid(out, grid, chosen, seeds_by_protocol, progress, say)
+    runs += _build_stacks(out, grid, seeds_by_protocol["grouped"], say)
 
     results = [result_row(r) for r in runs]
     summary = summarise(runs)
@@ -456,6 +459,33 @@ def _run_grid(out: Path, grid: _Grid, preset: Preset, seeds: dict[str, int], pro
     return runs, trained, reused
 
 
+def _build_stacks(out: Path, grid: _Grid, seeds: int, say) -> list[Run]:
+    """The stacked model of each task that has one (:data:`~resgenome.comparison.STACKS`), per grouped seed, from
+    that seed's finished member runs; built once (a finished stack folder is reused like a trained run)."""
+    runs = []
+    for name in grid.tasks:
+        if name not in STACKS:
+            continue
+        model = stack_name(STACKS[name])
+        for seed in range(seeds):
+            run = Run(name, "grouped", model, seed, run_dir(out, name, "grouped", model, seed))
+            split = grid.splits[name]["grouped"][seed]
+            if is_finished(run.path):
+                check_reused(run, split)
+                run.reused = True
+            else:
+                members = [(run_dir(out, name, "grouped", m.removesuffix("@both"), seed), m.endswith("@both"))
+                           for m in STACKS[name]]  # fmt: skip
+                info = {"task": name, "model": model, "split": split.name, "optimistic": split.optimistic,
+                        "seed": seed, "sizes": split.sizes(), "held_out": split.held_out}  # fmt: skip
+                stack_runs(members, run.path, dataset=grid.datasets[name], split=split, info=info)
+                write_json(run.path / "run.json", {"train_seconds": 0.0, "split_digest": split_digest(split),
+                                                   "resgenome": __version__})  # fmt: skip
+                say(f"{name} grouped {model} seed {seed}: stacked on validation")
+            runs.append(read_run(run))
+    return runs
+
+
 def _write_tables(out: Path, results: list[dict], summary: list[dict]) -> None:
     """results.csv, results.json and summary.csv."""
     write_table(out / "results.csv", results)
@@ -527,6 +557,10 @@ def _describe_task(name: str, data_name: str, files: list[Path], dataset, splits
             if name == "viral":
                 entry["config"]["k"] = plan.kmer
         models.append(entry)
+    if name in STACKS:
+        models.append({"model": stack_name(STACKS[name]), "kind": "stack", "protocols": ["grouped"],
+                       "config": {"members": list(STACKS[name]), "stacker": "logistic regression on the members' "
+                                  "logits, fitted on the validation rows"}})  # fmt: skip
     return {
         "data": data_name, "files": [{"path": str(f), "bytes": f.stat().st_size} for f in files],
         "rows": int(len(y)), "positive": int(y.sum()), "splits": parts, "models": models,
