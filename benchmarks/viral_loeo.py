@@ -21,7 +21,7 @@ seed), and only models with a run in every fold x seed enter the bootstrap.
 ``--screen`` prints validation metrics only (use it to choose; the test part of a fold is read once per final
 model). Without it: per-fold and mean test AUROC / AUPRC, and with ``--compare VARIANT`` a pooled paired bootstrap
 interval (all folds x seeds) of the test AUROC and AUPRC difference between VARIANT and the best of the other models
-(``--paper`` models are shown but not counted as baselines).
+(``--paper`` and ``--variants`` models are shown but not counted as baselines).
 """
 
 from __future__ import annotations
@@ -152,12 +152,14 @@ def table(results: dict, folds: list[str], part: str, seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
-def compare(results: dict, variant: str, paper: list[str], folds: list[str], seeds: list[int]) -> list[str]:
+def compare(results: dict, variant: str, others: list[str], folds: list[str], seeds: list[int]) -> list[str]:
+    """The pooled paired bootstrap of ``variant`` minus the best baseline (by mean test metric): every complete model
+    but the stacks and ``others`` (the paper model and the other residual variants, shown but not baselines)."""
     lines = []
     complete = {m for m, runs in results.items() if all((e, s) in runs for e in folds for s in seeds)}
     if variant not in complete:
         return [f"- {variant}: not every fold x seed has a finished run; no interval"]
-    baselines = [m for m in results if m != variant and m not in paper and not m.startswith("stack(") and m in complete]
+    baselines = [m for m in results if m != variant and m not in others and not m.startswith("stack(") and m in complete]
     for key in ("auroc", "auprc"):
         def mean_test(m):
             return np.mean([_metric(*results[m][(e, s)]["test"], key) for e in folds for s in seeds])
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--screen", action="store_true", help="validation metrics only")
     parser.add_argument("--compare", default=None, metavar="VARIANT")
     parser.add_argument("--paper", nargs="*", default=["resvg"])
+    parser.add_argument("--variants", nargs="*", default=[], help="residual variants: shown, not baselines")
     parser.add_argument("--out", type=Path, default=Path("runs/viral_loeo"))
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--no-train", action="store_true",
@@ -212,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         print(table(results, folds, "test", args.seeds))
         if args.compare:
             print(f"\npaired bootstrap (2000 resamples of each fold's test rows, pooled over folds x seeds):\n")
-            print("\n".join(compare(results, args.compare, args.paper, folds, args.seeds)))
+            print("\n".join(compare(results, args.compare, args.paper + args.variants, folds, args.seeds)))
     print(f"\n(rerun: python {shlex.join(sys.argv)})")
 
 
