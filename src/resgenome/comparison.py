@@ -35,7 +35,7 @@ BEYOND_PAPER = {"superenhancer": ("ressen-additive-log1p",), "viral": ("resvg-rc
 #: stacked models: the members' logits joined by a logistic regression fitted on the validation rows
 #: (resgenome.pipeline.stack_runs), built from the grouped runs of one seed; nothing is trained but the stacker.
 #: A member ending in "@both" is scored on both strands (each sequence averaged with its reverse complement).
-STACKS = {"viral": ("resvg-rcaug@both", "kmer-logreg@both")}
+STACKS = {"viral": ("resvg@both", "resvg-rcaug@both", "kmer-logreg@both")}
 
 
 def stack_name(members) -> str:
