@@ -46,6 +46,10 @@ class ResVG(nn.Module):
     ``resvg-rcaug`` is this network, layer for layer and at the same widths, trained with one deviation from the
     paper: each training sequence is replaced by its reverse complement with probability 0.5 (``rc_augment``,
     :mod:`resgenome.augment`); registered with that recipe in :data:`resgenome.models.registry.RECIPE_VARIANTS`.
+    The viral model beyond the paper chosen on validation (:data:`resgenome.comparison.STACKS`) is no new layer
+    either: this network and ``resvg-rcaug``, each scored on both strands (a sequence's probability averaged with
+    its reverse complement's), stacked with the 6-mer logistic regression by a logistic regression on the three
+    logits fitted on validation rows (:func:`resgenome.pipeline.stack_runs`).
 
     Parameters
     ----------
