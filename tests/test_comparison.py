@@ -116,3 +116,5 @@ def test_a_stack_needs_two_members_with_both_parts():
         stack_scores(y, [np.full(20, 0.5)], [np.full(5, 0.5)])
     with pytest.raises(ValueError, match="two or more members"):
         stack_scores(y, [np.full(20, 0.5)] * 2, [np.full(5, 0.5)])
+    with pytest.raises(ValueError, match="at least 2 of each"):
+        stack_scores(np.array([1] + [0] * 19), [np.full(20, 0.5)] * 2, [np.full(5, 0.5)] * 2)

@@ -106,6 +106,9 @@ def stack_scores(y_validation: np.ndarray, validation: list[np.ndarray], test: l
         raise ValueError(f"a stack needs two or more members with validation and test scores (got {len(validation)} "
                          f"and {len(test)})")  # fmt: skip
     y = np.asarray(y_validation, dtype=int)
+    if np.bincount(y, minlength=2).min() < 2:
+        raise ValueError(f"a stack is fitted on validation rows of both classes, at least 2 of each (got "
+                         f"{np.bincount(y, minlength=2).tolist()})")  # fmt: skip
     zv = np.column_stack([_logit(s) for s in validation])
     zt = np.column_stack([_logit(s) for s in test])
     mean, sd = zv.mean(0), zv.std(0) + 1e-9
