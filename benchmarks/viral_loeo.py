@@ -34,9 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from resgenome.comparison import stack_scores
 from resgenome.metrics import classification_metrics, pooled_paired_bootstrap_difference
-from resgenome.pipeline import RunOptions, run_scores, train_model
+from resgenome.pipeline import RunOptions, run_scores, stacked_scores, train_model
 from resgenome.tasks import get_task
 from resgenome.trainer import TrainConfig
 
@@ -78,20 +77,10 @@ def run(dataset, spec: str, experiment: str, seed: int, args) -> Path:
     return out
 
 
-def stack(runs: list[tuple[Path, bool]], split, dataset) -> dict:
-    """Stacked scores of several runs of one fold and seed (``resgenome.comparison.stack_scores``, fitted on the
-    validation rows; its validation scores are out-of-fold, so a stack compares with its members on validation)."""
-    val = [run_scores(d, "validation", both_strands=both, dataset=dataset, split=split) for d, both in runs]
-    test = [run_scores(d, "test", both_strands=both, dataset=dataset, split=split) for d, both in runs]
-    stacked = stack_scores(val[0][0], [s for _, s in val], [s for _, s in test])
-    return {"validation": (val[0][0], stacked["validation"]), "test": (test[0][0], stacked["test"]),
-            "weights": stacked["weights"]}  # fmt: skip
-
-
 def collect(dataset, folds: list[str], args) -> dict:
     """{spec: {(experiment, seed): {"validation": (y, s), "test": (y, s), "metrics": ...}}} for every model and stack.
 
-    A spec ending in ``@both`` is the run of the spec before it, scored on both strands (``pipeline.run_scores``).
+    A spec ending in ``@both`` is the run of the spec before it, scored on both strands (``pipeline.run_scores``); stacks by ``pipeline.stacked_scores``.
     """
     results: dict[str, dict] = {}
     for experiment in folds:
@@ -106,11 +95,10 @@ def collect(dataset, folds: list[str], args) -> dict:
                 run_dir = run(dataset, base, experiment, seed, args)
                 runs[spec] = (run_dir, both)
                 metrics = json.loads((run_dir / "metrics.json").read_text())
-                scored = {part: run_scores(run_dir, part, both_strands=both, dataset=dataset, split=split)
-                          for part in ("validation", "test")}  # fmt: skip
-                entry = {"validation": scored["validation"], "metrics": metrics}
+                entry = {"validation": run_scores(run_dir, "validation", both_strands=both, dataset=dataset,
+                                                  split=split), "metrics": metrics}  # fmt: skip
                 if not args.screen:
-                    entry["test"] = scored["test"]
+                    entry["test"] = run_scores(run_dir, "test", both_strands=both, dataset=dataset, split=split)
                 results.setdefault(spec, {})[(experiment, seed)] = entry
                 v = classification_metrics(*entry["validation"])
                 epochs = f", epochs {metrics['epochs_run']} (best {metrics['best_epoch']})" if "best_epoch" in metrics else ""
@@ -120,7 +108,7 @@ def collect(dataset, folds: list[str], args) -> dict:
                 parts = combo.split("+")
                 if not all(p in runs for p in parts):
                     continue
-                stacked = stack([runs[p] for p in parts], split, dataset)
+                stacked = stacked_scores([runs[p] for p in parts], dataset=dataset, split=split)
                 if args.screen:
                     stacked.pop("test")
                 results.setdefault(f"stack({combo})", {})[(experiment, seed)] = stacked

@@ -87,6 +87,8 @@ class Run:
 
 # ---------------------------------------------------------------------------------------------------------- stacking
 def _logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds clipped at p = 1e-15 (|z| <= 34.5), not calibration.log_odds_from_proba's |z| <= 30: a 6-mer model's
+    probabilities go below 1e-13, and clipping them there would tie them (and move the stacks' figures)."""
     p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
     return np.log(p / (1 - p))
 

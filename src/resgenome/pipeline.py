@@ -253,21 +253,33 @@ def run_scores(run: Path, part: str, *, both_strands: bool = False, dataset=None
     return y, scores
 
 
-def stack_runs(members: list[tuple[Path, bool]], out: Path, *, dataset=None, split: Split | None = None,
-               info: dict | None = None) -> dict:  # fmt: skip
-    """A stacked model of finished runs trained on one split; nothing is trained but a logistic regression.
+def stacked_scores(members: list[tuple[Path, bool]], *, dataset=None, split: Split | None = None) -> dict:
+    """Stack finished runs trained on one split: ``{"validation": (y, scores), "test": (y, scores), "weights",
+    "intercept"}`` from :func:`~resgenome.comparison.stack_scores` on the members' scores (:func:`run_scores`).
 
-    ``members``: (run folder, both strands?) pairs. The stacker (:func:`~resgenome.comparison.stack_scores`) is fitted
-    on the members' validation scores; the threshold is picked on its out-of-fold validation scores, as for any run;
-    the test rows are scored once. Writes OUT/metrics.json, validation_scores.csv and test_scores.csv (``info`` is
-    added to the metrics) and returns the metrics.
+    ``members``: (run folder, both strands?) pairs; they must have been scored on the same rows.
     """
     val = [run_scores(m, "validation", both_strands=b, dataset=dataset, split=split) for m, b in members]
     test = [run_scores(m, "test", both_strands=b, dataset=dataset, split=split) for m, b in members]
     if any(not np.array_equal(v[0], val[0][0]) for v in val) or any(not np.array_equal(t[0], test[0][0]) for t in test):
-        raise ResgenomeError(f"{out}: the members of a stack were not scored on the same rows")
+        raise ResgenomeError(f"{', '.join(str(m) for m, _ in members)}: the members of a stack were not scored on "
+                             "the same rows")  # fmt: skip
     fit = stack_scores(val[0][0], [s for _, s in val], [s for _, s in test])
-    parts = {"validation": (val[0][0], fit["validation"]), "test": (test[0][0], fit["test"])}
+    return {"validation": (val[0][0], fit["validation"]), "test": (test[0][0], fit["test"]),
+            "weights": fit["weights"], "intercept": fit["intercept"]}  # fmt: skip
+
+
+def stack_runs(members: list[tuple[Path, bool]], out: Path, *, dataset=None, split: Split | None = None,
+               info: dict | None = None) -> dict:  # fmt: skip
+    """A stacked model of finished runs trained on one split; nothing is trained but a logistic regression.
+
+    ``members``: (run folder, both strands?) pairs. The stacker (:func:`stacked_scores`) is fitted on the members'
+    validation scores; the threshold is picked on its out-of-fold validation scores, as for any run; the test rows
+    are scored once. Writes OUT/metrics.json, validation_scores.csv and test_scores.csv (``info`` is added to the
+    metrics) and returns the metrics.
+    """
+    fit = stacked_scores(members, dataset=dataset, split=split)
+    parts = {part: fit[part] for part in ("validation", "test")}
     threshold = best_f1_threshold(*parts["validation"])
     metrics = {**(info or {}), "members": [{"run": str(m), "both_strands": b} for m, b in members],
                "weights": fit["weights"], "intercept": fit["intercept"], "threshold": threshold,

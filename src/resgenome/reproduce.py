@@ -61,7 +61,7 @@ from .errors import ResgenomeError
 from .io import atomic_open, check_writable_dir
 from .machine import load_average, probe
 from .models import build_model, count_parameters, model_spec
-from .pipeline import RunOptions, stack_runs, train_model, write_json
+from .pipeline import RunOptions, read_scores, stack_runs, train_model, write_json
 from .predictor import pick_device
 from .report.html import write_report
 from .tasks import ALL, TaskPreset, get_task
@@ -228,8 +228,7 @@ def check_reused(run: Run, split: Split) -> None:
 def read_run(run: Run) -> Run:
     """Fill ``run`` from metrics.json, history.csv, test_scores.csv and run.json in its folder."""
     run.metrics = json.loads((run.path / "metrics.json").read_text())
-    table = np.loadtxt(run.path / "test_scores.csv", delimiter=",", skiprows=1, ndmin=2)
-    run.y, run.scores = table[:, 1].astype(np.int64), table[:, 2]
+    run.y, run.scores = read_scores(run.path / "test_scores.csv")
     run.history = []
     if (run.path / "history.csv").is_file():
         with open(run.path / "history.csv", newline="") as handle:
